@@ -1,0 +1,169 @@
+"""The `hotline` command (also `python -m hotline`).
+
+Exit status: 0 done, 1 the command failed (message on stderr), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from hotline.config import ConfigError, Settings, load_settings
+from hotline.db.models import Role
+from hotline.version import VERSION
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message says why."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline", description="Yunnan 96128/12345 government hotline controller."
+    )
+    parser.add_argument("--version", action="version", version=f"hotline {VERSION}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="configuration file (default: ./hotline.toml if it exists; "
+                             "env HOTLINE_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("serve", help="run web, FastAGI and AMI (the database must be migrated)")
+    commands.add_parser("run", help="migrate the database, then serve (the quick-start command)")
+
+    config = commands.add_parser("config", help="configuration").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    config.add_parser("check", help="validate and print the effective configuration")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    up = db.add_parser("upgrade", help="migrate to the latest schema and load reference data")
+    up.add_argument("revision", nargs="?", default="head")
+    down = db.add_parser("downgrade", help="migrate back to REVISION (base: empty)")
+    down.add_argument("revision")
+    db.add_parser("current", help="print the schema revision")
+
+    user = commands.add_parser("user", help="staff accounts").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = user.add_parser("create", help="create an account; prints its generated password")
+    create.add_argument("username")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", default="", help="display name")
+    create.add_argument("--region", default=None, help="GB/T 2260 code of the region scope")
+    create.add_argument("--department", type=int, default=None, help="department id (handlers)")
+    reset = user.add_parser("reset-password", help="set a new generated password and print it")
+    reset.add_argument("username")
+    return parser
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+async def _cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.server import serve
+
+    await serve(settings, run_migrations=args.command == "run")
+
+
+async def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
+    # model_dump_json masks SecretStr values as '**********'.
+    print(settings.model_dump_json(indent=2))
+
+
+async def _cmd_db(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.db import migrate
+    from hotline.db.engine import create_engine, describe
+
+    if args.action == "upgrade":
+        from hotline.server import migrate as migrate_and_load
+
+        if args.revision == "head":
+            await migrate_and_load(settings)
+            print(f"{describe(settings.database_url)}: at {migrate.head_revision()} (head)")
+            return
+    engine = create_engine(settings.database_url)
+    try:
+        if args.action == "upgrade":
+            await migrate.upgrade(engine, args.revision)
+        elif args.action == "downgrade":
+            await migrate.downgrade(engine, args.revision)
+        current = await migrate.current_revision(engine)
+        print(f"{describe(settings.database_url)}: at {current or 'base (no schema)'}"
+              f" (head is {migrate.head_revision()})")
+    finally:
+        await engine.dispose()
+
+
+async def _cmd_user(settings: Settings, args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from hotline.auth.passwords import generate_password
+    from hotline.auth.services import UserError, create_user, set_password
+    from hotline.db.engine import create_engine, session_maker
+    from hotline.db.migrate import require_head
+    from hotline.db.models import User
+
+    engine = create_engine(settings.database_url)
+    try:
+        await require_head(engine)
+        password = generate_password()
+        async with session_maker(engine)() as db:
+            try:
+                if args.action == "create":
+                    await create_user(db, username=args.username, display_name=args.name,
+                                      role=Role(args.role), password=password,
+                                      region_code=args.region, department_id=args.department)
+                else:
+                    user = await db.scalar(select(User).where(User.username == args.username))
+                    if user is None:
+                        raise CommandFailed(f"no user named {args.username!r}")
+                    await set_password(db, user, password)
+            except UserError as exc:
+                raise CommandFailed(f"{exc.field}: {exc}") from None
+    finally:
+        await engine.dispose()
+    print(f"user {args.username}: password {password}")
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]] = {
+    "serve": _cmd_serve,
+    "run": _cmd_serve,
+    "config": _cmd_config,
+    "db": _cmd_db,
+    "user": _cmd_user,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"hotline: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(settings)
+    from hotline.db.migrate import NotMigratedError
+
+    try:
+        asyncio.run(COMMANDS[args.command](settings, args))
+    except (CommandFailed, NotMigratedError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    return 0

@@ -1,0 +1,295 @@
+"""Configuration: `hotline.toml` (or `--config`), then `HOTLINE_*` environment overrides.
+
+Everything is validated before anything starts. A bad file, an unknown key, a bad value or a
+missing secret raises `ConfigError` whose message names the key; the CLI prints it and exits 2.
+
+Environment overrides map to keys by name: `HOTLINE_DATA_DIR` → `data_dir`,
+`HOTLINE_WEB_BIND` → `web.bind`, `HOTLINE_ASTERISK_PBX1_SECRET` → the `secret` of the
+`[[asterisk]]` node named `pbx1` (so secrets can stay out of the file). `HOTLINE_CONFIG` names the
+file. Relative paths are relative to the config file's folder, or to the working directory when
+there is no file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_FILE = "hotline.toml"
+ENV_PREFIX = "HOTLINE_"
+# Variables with our prefix that are not settings.
+ENV_NOT_SETTINGS = {"HOTLINE_CONFIG"}
+ENV_NOT_SETTINGS_PREFIXES = ("HOTLINE_TEST_",)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Bind:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+_BIND_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>\d{1,5})$")
+
+
+def parse_bind(value: Any) -> Bind:
+    if isinstance(value, Bind):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as 127.0.0.1:8080")
+    match = _BIND_RE.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:8080 or [::1]:8080)")
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range 1-65535")
+    return Bind(match["v6"] or match["host"], port)
+
+
+BindAddress = Annotated[Any, AfterValidator(parse_bind)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DatabaseConfig(_Section):
+    # Empty means the embedded default: SQLite file `hotline.db` in data_dir (WAL mode).
+    url: str = ""
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=500)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if url and not url.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return url
+
+
+class RecordingsConfig(_Section):
+    # Empty means data_dir/recordings.
+    dir: str = ""
+
+
+class WebConfig(_Section):
+    bind: BindAddress = Field(default_factory=lambda: parse_bind("127.0.0.1:8080"))
+    # Set true when users reach the web app over HTTPS (a TLS proxy in front).
+    secure_cookies: bool = False
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Origins (scheme://host:port) besides the app's own that may post forms and open websockets.
+    trusted_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class FastAgiConfig(_Section):
+    bind: BindAddress = Field(default_factory=lambda: parse_bind("127.0.0.1:4573"))
+    max_sessions: int = Field(default=2000, ge=1, le=100_000)
+
+
+_NODE_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
+
+
+class AsteriskNodeConfig(_Section):
+    name: str = Field(pattern=_NODE_NAME)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, secret: SecretStr) -> SecretStr:
+        if not secret.get_secret_value():
+            raise ValueError("must not be empty")
+        return secret
+
+
+class Settings(_Section):
+    time_zone: str = "Asia/Shanghai"
+    data_dir: Path = Path("var")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    fastagi: FastAgiConfig = Field(default_factory=FastAgiConfig)
+    asterisk: list[AsteriskNodeConfig] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+    @model_validator(mode="after")
+    def _unique_node_names(self) -> Settings:
+        names = [node.name for node in self.asterisk]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"asterisk: node name {duplicated[0]!r} is used twice")
+        return self
+
+    # Resolved values (computed once the base folder is known) -----------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'hotline.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"
+
+
+# Loading -----------------------------------------------------------------------------------
+
+def _format_location(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
+            parts[-1] += f"[{item}]" + (f"({name})" if name else "")
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _env_overrides(environ: dict[str, str], data: dict[str, Any]) -> None:
+    """Apply HOTLINE_* variables onto the raw data; unknown ones are errors."""
+    sections = {
+        name: field.annotation
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+    scalars = {name for name in Settings.model_fields if name not in sections and name != "asterisk"}
+    nodes = data.get("asterisk") if isinstance(data.get("asterisk"), list) else []
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX) or var in ENV_NOT_SETTINGS:
+            continue
+        if var.startswith(ENV_NOT_SETTINGS_PREFIXES):
+            continue
+        value = environ[var]
+        key = var[len(ENV_PREFIX):].lower()
+        if key in scalars:
+            data[key] = value
+            continue
+        section = next((s for s in sections if key.startswith(s + "_")), None)
+        if section is not None:
+            field = key[len(section) + 1:]
+            if field in sections[section].model_fields:
+                data.setdefault(section, {})
+                if not isinstance(data[section], dict):
+                    raise ConfigError(f"{section}: must be a table")
+                data[section][field] = value
+                continue
+        if key.startswith("asterisk_"):
+            rest = key[len("asterisk_"):]
+            for node in nodes:
+                name = str(node.get("name", "")).replace("-", "_") if isinstance(node, dict) else ""
+                field = rest[len(name) + 1:] if name and rest.startswith(name + "_") else ""
+                if field in AsteriskNodeConfig.model_fields and field != "name":
+                    node[field] = value
+                    break
+            else:
+                raise ConfigError(
+                    f"{var}: no [[asterisk]] node with that name and field in the configuration"
+                )
+            continue
+        raise ConfigError(f"{var}: unknown setting")
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Read the file (if any), apply the environment, validate, resolve relative paths."""
+    environ = dict(os.environ if environ is None else environ)
+    explicit = path or environ.get("HOTLINE_CONFIG")
+    file = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from exc
+        base = file.resolve().parent
+    elif explicit:
+        raise ConfigError(f"{file}: configuration file not found")
+    else:
+        base = Path.cwd()
+    _env_overrides(environ, data)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = _format_location(error["loc"], data) or "configuration"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "missing (required)"
+        raise ConfigError(f"{where}: {message}") from None
+    return _resolve_paths(settings, base)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    data_dir = settings.data_dir if settings.data_dir.is_absolute() else base / settings.data_dir
+    recordings = settings.recordings.dir
+    if recordings and not Path(recordings).is_absolute():
+        recordings = str(base / recordings)
+    database = settings.database
+    if database.url.startswith("sqlite") and ":memory:" not in database.url:
+        database = database.model_copy(update={"url": _absolute_sqlite_url(database.url, base)})
+    return settings.model_copy(
+        update={
+            "data_dir": data_dir,
+            "recordings": settings.recordings.model_copy(update={"dir": recordings}),
+            "database": database,
+        }
+    )
+
+
+def _absolute_sqlite_url(url: str, base: Path) -> str:
+    scheme, sep, file = url.partition(":///")
+    if not sep or not file or file.startswith("/"):
+        return url
+    return f"{scheme}:///{base / file}"

@@ -1,0 +1,59 @@
+"""The application factory: one place that wires settings, database, Asterisk connections,
+FastAGI and the routes. Long-lived resources live in cleanup contexts, started in order and
+stopped in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from hotline.asterisk.ami import AmiNodes
+from hotline.asterisk.fastagi import FastAgiListener
+from hotline.config import Settings
+from hotline.db.engine import create_engine, session_maker
+from hotline.db.migrate import require_head
+from hotline.web import api, health, http
+from hotline.web.keys import AMI, DB, ENGINE, FASTAGI, SETTINGS
+from hotline.web.middleware import MIDDLEWARES
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: Settings, *, check_schema: bool = True) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=1024**2)
+    app[SETTINGS] = settings
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, echo=settings.database.echo,
+                               pool_size=settings.database.pool_size)
+        try:
+            if check_schema:
+                await require_head(engine)
+            app[ENGINE] = engine
+            app[DB] = session_maker(engine)
+            yield
+        finally:
+            await engine.dispose()
+
+    async def fastagi(app: web.Application) -> AsyncIterator[None]:
+        listener = FastAgiListener(settings.fastagi.bind)
+        app[FASTAGI] = listener
+        await listener.start()
+        yield
+        await listener.close()
+
+    async def ami(app: web.Application) -> AsyncIterator[None]:
+        nodes = AmiNodes(settings.asterisk)
+        app[AMI] = nodes
+        nodes.start()
+        yield
+        await nodes.close()
+
+    app.cleanup_ctx.extend([database, fastagi, ami])
+    health.setup(app)
+    http.setup(app)
+    api.setup(app)
+    app.router.add_static("/static/", STATIC, name="static", append_version=False)
+    return app

@@ -1,0 +1,17 @@
+"""Typed application keys: everything the handlers share, created by the app factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline.asterisk.ami import AmiNodes
+from hotline.asterisk.fastagi import FastAgiListener
+from hotline.config import Settings
+from hotline.db.engine import SessionMaker
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", SessionMaker)
+AMI = web.AppKey("ami", AmiNodes)
+FASTAGI = web.AppKey("fastagi", FastAgiListener)

@@ -1,0 +1,214 @@
+"""Shared fixtures. Every database fixture is parametrized: each test that uses one runs on
+SQLite and on PostgreSQL (see tests/pg.py for where the PostgreSQL comes from)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from hotline.config import Settings, load_settings
+from hotline.db.engine import create_engine, session_maker
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pg import LocalCluster, PostgresUnavailable, free_port, port_answers  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TRANSCRIPTS = REPO.parent / "shared" / "asterisk-22" / "transcripts"
+RUN_ID = secrets.token_hex(4)
+DB_PREFIX = f"hotline_t_{RUN_ID}"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+# PostgreSQL server -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Superuser URL of a running PostgreSQL (asyncpg form, no driver suffix)."""
+    explicit = os.environ.get("HOTLINE_TEST_PG_URL")
+    if explicit:
+        yield explicit
+        return
+    if os.environ.get("HOTLINE_TEST_PG") != "local" and port_answers("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+        return
+    cluster = LocalCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+async def _admin(server: str, *statements: str) -> None:
+    conn = await asyncpg.connect(server, timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_url(server: str, database: str) -> str:
+    return make_url(server).set(drivername="postgresql+asyncpg", database=database) \
+        .render_as_string(hide_password=False)
+
+
+def _migrate(url: str) -> None:
+    from hotline.db.migrate import upgrade
+    from hotline.db.reference import load_reference_data
+
+    async def run() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+            async with session_maker(engine)() as db:
+                await load_reference_data(db)
+                await db.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> Iterator[str]:
+    """A migrated database with reference data; each test gets a copy (CREATE … TEMPLATE)."""
+    template = f"{DB_PREFIX}_template"
+    try:
+        asyncio.run(_admin(pg_server, f'CREATE DATABASE "{template}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise PostgresUnavailable(f"cannot use PostgreSQL at {pg_server}: {exc}") from exc
+    _migrate(_pg_url(pg_server, template))
+    yield template
+    asyncio.run(_drop_run_databases(pg_server))
+
+
+async def _drop_run_databases(server: str) -> None:
+    conn = await asyncpg.connect(server, timeout=10)
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
+                                 DB_PREFIX + "%")
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    _migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+# Per-test databases ----------------------------------------------------------------------------
+
+def _fresh_database(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) -> Iterator[str]:
+    backend = request.param
+    if backend == "sqlite":
+        path = tmp_path / "hotline.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = f"{DB_PREFIX}_{secrets.token_hex(4)}"
+    if migrated:
+        template = request.getfixturevalue("pg_template")
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    else:
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    yield _pg_url(server, name)
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database with reference data, fresh for this test."""
+    yield from _fresh_database(request, tmp_path, migrated=True)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no schema), fresh for this test."""
+    yield from _fresh_database(request, tmp_path, migrated=False)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[Any]:
+    engine = create_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Any) -> Any:
+    """The session factory for `engine` (use: `async with db() as session:`)."""
+    return session_maker(engine)
+
+
+# Settings and the web app ------------------------------------------------------------------
+
+def make_settings(tmp_path: Path, database_url: str, **env: str) -> Settings:
+    environ = {
+        "HOTLINE_DATA_DIR": str(tmp_path / "var"),
+        "HOTLINE_DATABASE_URL": database_url,
+        "HOTLINE_WEB_BIND": f"127.0.0.1:{free_port()}",
+        "HOTLINE_FASTAGI_BIND": f"127.0.0.1:{free_port()}",
+        **env,
+    }
+    config = tmp_path / "hotline.toml"  # empty: defaults + the environment above
+    config.touch()
+    return load_settings(config, environ=environ)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> Any:
+    """A test client of the real app (cleanup contexts run: database, FastAGI, AMI)."""
+    from hotline.web.app import create_app
+
+    return await aiohttp_client(create_app(settings))
+
+
+PASSWORD = "Correct-Horse-42"
+
+
+async def add_user(client: Any, username: str, role: str, **fields: Any) -> Any:
+    from hotline.auth.services import create_user
+    from hotline.db.models import Role
+    from hotline.web.keys import DB
+
+    async with client.app[DB]() as db:
+        return await create_user(db, username=username, display_name=fields.pop("name", username),
+                                 role=Role(role), password=fields.pop("password", PASSWORD),
+                                 **fields)
+
+
+async def login(client: Any, username: str, password: str = PASSWORD) -> Any:
+    """Log in through the form like a browser; returns the POST /login response."""
+    import re
+
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text()).group(1)
+    return await client.post("/login", data={"username": username, "password": password,
+                                             "csrf_token": token}, allow_redirects=False)
+
+
+async def csrf_token(client: Any) -> str:
+    response = await client.get("/api/me")
+    assert response.status == 200, await response.text()
+    return (await response.json())["csrf_token"]

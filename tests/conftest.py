@@ -20,7 +20,7 @@ from hotline.config import Settings, load_settings
 from hotline.db.engine import create_engine, session_maker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pg import LocalCluster, PostgresUnavailable, free_port, port_answers  # noqa: E402
+from pg import LocalCluster, PostgresUnavailable, free_port, port_answers
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = REPO.parent / "shared" / "asterisk-22" / "transcripts"
@@ -112,7 +112,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Per-test databases ----------------------------------------------------------------------------
 
-def _fresh_database(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) -> Iterator[str]:
+def _fresh_database(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated: bool
+) -> Iterator[str]:
     backend = request.param
     if backend == "sqlite":
         path = tmp_path / "hotline.db"

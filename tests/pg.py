@@ -70,7 +70,8 @@ class LocalCluster:
             command = ["runuser", "-u", "postgres", "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
-            raise PostgresUnavailable(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+            output = result.stdout + result.stderr
+            raise PostgresUnavailable(f"{' '.join(command)} failed:\n{output}")
 
     def start(self) -> str:
         data = self.root / "data"

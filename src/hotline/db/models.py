@@ -121,12 +121,13 @@ class HotlineLine(Base):
 
 
 class LineDid(Base):
-    """A dialled number (DID) that reaches a line; Asterisk's inbound context maps it the same way."""
+    """A dialled number (DID) that reaches a line (Asterisk's inbound context maps the same)."""
 
     __tablename__ = "line_dids"
 
     did: Mapped[str] = mapped_column(String(32), primary_key=True)
-    line_id: Mapped[int] = mapped_column(ForeignKey("hotline_lines.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("hotline_lines.id", ondelete="CASCADE"), index=True)
 
     line: Mapped[HotlineLine] = relationship(back_populates="dids")
 
@@ -272,7 +273,8 @@ class TicketEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor: Mapped[str] = mapped_column(String(64))  # username, or "ivr"/"system"/"web"
     action: Mapped[str] = mapped_column(String(32))  # create, accept, dispatch, reply, ...
-    from_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus, "from_status"))
+    from_status: Mapped[TicketStatus | None] = mapped_column(
+        str_enum(TicketStatus, "from_status"))
     to_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus, "to_status"))
     note: Mapped[str] = mapped_column(Text, default="")
 

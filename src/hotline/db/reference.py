@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.db.models import HotlineLine, LineDid, Region, RegionLevel
 
-
 DATA = Path(__file__).parent.parent / "data"
 
 

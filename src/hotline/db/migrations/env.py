@@ -10,8 +10,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hotline.db.base import Base
 from hotline.db import models  # noqa: F401 - registers the tables on Base.metadata
+from hotline.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata

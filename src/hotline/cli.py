@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hotline.config import ConfigError, Settings, load_settings
 from hotline.db.models import Role
+from hotline.logs import setup_logging
 from hotline.version import VERSION
 
 EXIT_FAILED = 1
@@ -61,14 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     return parser
 
-
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def _cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -153,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hotline: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings)
+    setup_logging(settings.log_level)
     from hotline.db.migrate import NotMigratedError
 
     try:

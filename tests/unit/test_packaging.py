@@ -100,8 +100,8 @@ def test_we_ship_no_asterisk_import_package() -> None:
 def test_asterisk_import_is_pyst2() -> None:
     import asterisk.agi
 
-    assert not Path(asterisk.agi.__file__).resolve().is_relative_to(REPO / "src")
-    assert Path(asterisk.agi.__file__).resolve().parent.parent.name == "site-packages"
+    installed = Path(asterisk.agi.__file__).resolve().parent.parent
+    assert installed.name in {"site-packages", "dist-packages"}, asterisk.agi.__file__
 
 
 # (c) the standard library's queue is never shadowed ----------------------------------------

@@ -11,7 +11,11 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from hotline.config import ConfigError, Settings, load_settings
+from hotline.db.engine import describe
 from hotline.db.models import Role
 from hotline.logs import setup_logging
 from hotline.version import VERSION
@@ -70,8 +74,14 @@ async def _cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
-    # model_dump_json masks SecretStr values as '**********'.
-    print(settings.model_dump_json(indent=2))
+    # model_dump_json masks SecretStr values as '**********'; the database URL is a plain
+    # string, so its password is masked here.
+    shown = settings
+    if settings.database.url:
+        url = make_url(settings.database.url).render_as_string(hide_password=True)
+        shown = settings.model_copy(
+            update={"database": settings.database.model_copy(update={"url": url})})
+    print(shown.model_dump_json(indent=2))
 
 
 async def _cmd_db(settings: Settings, args: argparse.Namespace) -> None:
@@ -152,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(COMMANDS[args.command](settings, args))
     except (CommandFailed, NotMigratedError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DBAPIError as exc:
+        # The driver's own message (never the URL, which may hold a password).
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        print(f"hotline: database {describe(settings.database_url)}: {reason}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
         print(f"hotline: {exc}", file=sys.stderr)

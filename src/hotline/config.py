@@ -27,9 +27,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    PlainSerializer,
     field_validator,
-    model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_CONFIG_FILE = "hotline.toml"
 ENV_PREFIX = "HOTLINE_"
@@ -52,7 +54,9 @@ class Bind:
         return f"{host}:{self.port}"
 
 
-_BIND_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>\d{1,5})$")
+_BIND_RE = re.compile(
+    r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>\d{1,5})$"
+)
 
 
 def parse_bind(value: Any) -> Bind:
@@ -69,11 +73,15 @@ def parse_bind(value: Any) -> Bind:
     return Bind(match["v6"] or match["host"], port)
 
 
-BindAddress = Annotated[Any, AfterValidator(parse_bind)]
+BindAddress = Annotated[Any, AfterValidator(parse_bind), PlainSerializer(str, return_type=str)]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_ASYNC_DRIVERS = {"sqlite": ("", "aiosqlite"), "postgresql": ("", "asyncpg"),
+                  "postgres": ("", "asyncpg")}
 
 
 class DatabaseConfig(_Section):
@@ -85,8 +93,18 @@ class DatabaseConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        if url and not url.startswith(("sqlite", "postgresql", "postgres")):
-            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if not url:
+            return url
+        # Parsed here so a malformed URL stops the start, not the first query. The messages
+        # never repeat the URL: it may hold a password.
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError("not a URL such as sqlite:///FILE or postgresql://HOST/DB") from None
+        backend, _, driver = parsed.drivername.partition("+")
+        if driver not in _ASYNC_DRIVERS.get(backend, ()):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL "
+                             "(drivers: sqlite+aiosqlite, postgresql+asyncpg)")
         return url
 
 
@@ -147,19 +165,21 @@ class Settings(_Section):
     @field_validator("time_zone")
     @classmethod
     def _zone_exists(cls, name: str) -> str:
+        # A folder of the zone database ("Asia") raises IsADirectoryError, a long name OSError.
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown time zone {name!r}") from exc
         return name
 
-    @model_validator(mode="after")
-    def _unique_node_names(self) -> Settings:
-        names = [node.name for node in self.asterisk]
+    @field_validator("asterisk")
+    @classmethod
+    def _unique_node_names(cls, nodes: list[AsteriskNodeConfig]) -> list[AsteriskNodeConfig]:
+        names = [node.name for node in nodes]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ValueError(f"asterisk: node name {duplicated[0]!r} is used twice")
-        return self
+            raise ValueError(f"node name {duplicated[0]!r} is used twice")
+        return nodes
 
     # Resolved values (computed once the base folder is known) -----------------------------
     @property
@@ -182,9 +202,9 @@ def _format_location(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     node: Any = data
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) else None
-            parts[-1] += f"[{item}]" + (f"({name})" if name else "")
             node = node[item] if isinstance(node, list) and item < len(node) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            parts[-1] += f"[{item}]" + (f"({name})" if name else "")
         else:
             parts.append(str(item))
             node = node.get(item) if isinstance(node, dict) else None
@@ -198,7 +218,8 @@ def _env_overrides(environ: dict[str, str], data: dict[str, Any]) -> None:
         for name, field in Settings.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }
-    scalars = {name for name in Settings.model_fields if name not in sections and name != "asterisk"}
+    scalars = {name for name in Settings.model_fields
+               if name not in sections and name != "asterisk"}
     nodes = data.get("asterisk") if isinstance(data.get("asterisk"), list) else []
     for var in sorted(environ):
         if not var.startswith(ENV_PREFIX) or var in ENV_NOT_SETTINGS:
@@ -249,6 +270,8 @@ def load_settings(
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from exc
         except OSError as exc:
             raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from exc
         base = file.resolve().parent
@@ -262,7 +285,7 @@ def load_settings(
     except ValidationError as exc:
         error = exc.errors()[0]
         where = _format_location(error["loc"], data) or "configuration"
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         elif error["type"] == "missing":

@@ -34,5 +34,5 @@ def setup_logging(level: str) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    # alembic announces each of its plugins at INFO.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # alembic announces its plugins and dialect at INFO; the commands say what they did.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -25,9 +25,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     ValidationError,
-    PlainSerializer,
     field_validator,
 )
 from sqlalchemy.engine import make_url

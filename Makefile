@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/hotline run
 
 test: $(STAMP)
-	@scripts/ensure-postgres
+	@scripts/ensure-postgres $(BIN)/python
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

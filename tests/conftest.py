@@ -20,10 +20,9 @@ from hotline.config import Settings, load_settings
 from hotline.db.engine import create_engine, session_maker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pg import LocalCluster, PostgresUnavailable, free_port, port_answers
+from pg import DEFAULT_SERVER, LocalCluster, PostgresUnavailable, default_server_usable, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-TRANSCRIPTS = REPO.parent / "shared" / "asterisk-22" / "transcripts"
 RUN_ID = secrets.token_hex(4)
 DB_PREFIX = f"hotline_t_{RUN_ID}"
 BACKENDS = ["sqlite", "postgresql"]
@@ -38,8 +37,8 @@ def pg_server() -> Iterator[str]:
     if explicit:
         yield explicit
         return
-    if os.environ.get("HOTLINE_TEST_PG") != "local" and port_answers("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    if os.environ.get("HOTLINE_TEST_PG") != "local" and default_server_usable():
+        yield DEFAULT_SERVER
         return
     cluster = LocalCluster()
     try:

@@ -2,7 +2,9 @@
 
 Order of preference:
 1. `HOTLINE_TEST_PG_URL` (a superuser URL such as postgresql://postgres@127.0.0.1:5432/postgres);
-2. a server answering on 127.0.0.1:5432 (CI machines and developers' machines have one);
+2. a server on 127.0.0.1:5432 that lets `postgres` in without a password (CI machines and
+   developers' machines here have one; Debian's own `main` cluster asks for a password on TCP,
+   so on a machine where the package was just installed the next option is taken);
 3. a throwaway cluster started from Debian's PostgreSQL binaries on a free loopback port with its
    own data directory, stopped and deleted at the end (`make test` installs the package when it
    is missing). `HOTLINE_TEST_PG=local` forces this path.
@@ -12,6 +14,7 @@ Never a skip: when none of these works, the database tests fail and say why.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -19,10 +22,12 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -33,6 +38,24 @@ def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
         return True
     return False
+
+
+def default_server_usable() -> bool:
+    """Does 127.0.0.1:5432 answer and let `postgres` in without a password?"""
+    if not port_answers("127.0.0.1", 5432):
+        return False
+
+    async def probe() -> bool:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(DEFAULT_SERVER, timeout=5)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
 
 
 def free_port() -> int:
@@ -92,9 +115,6 @@ class LocalCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_until_answers(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not port_answers("127.0.0.1", port):
-        if time.monotonic() > deadline:
-            raise PostgresUnavailable(f"PostgreSQL did not answer on port {port}")
-        time.sleep(0.2)
+if __name__ == "__main__":
+    # scripts/ensure-postgres: exit 0 when the default server can be used as is.
+    sys.exit(0 if default_server_usable() else 1)

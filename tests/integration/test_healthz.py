@@ -14,23 +14,19 @@ import re
 import socket
 
 from hotline.config import load_settings
+from hotline.testing import transcripts
 from hotline.web.app import create_app
 from hotline.web.keys import AMI
 
-from conftest import TRANSCRIPTS, make_settings
+from conftest import make_settings
 from pg import free_port
-
-
-def _received(name):
-    records = [json.loads(line) for line in (TRANSCRIPTS / name).read_text().splitlines()]
-    return [r["data"].encode("latin-1") for r in records if r["dir"] == "recv"]
 
 
 class ReplayedLogin:
     """Asterisk's side of an AMI login, from a transcript."""
 
     def __init__(self, transcript, *, close_after_reply):
-        self.banner, *self.replies = _received(transcript)
+        self.banner, *self.replies = transcripts.from_asterisk(transcript)
         self.close_after_reply = close_after_reply
         self.logins = 0
 
@@ -116,7 +112,7 @@ async def test_unreachable_asterisk_is_reported_not_fatal(aiohttp_client, tmp_pa
 
 
 async def test_connected_asterisk(aiohttp_client, tmp_path, db_url):
-    peer = ReplayedLogin("ami-actions.jsonl", close_after_reply=False)
+    peer = ReplayedLogin("ami-actions", close_after_reply=False)
     peer.replies = peer.replies[:3]  # login reply, FullyBooted, SuccessfulAuth
     async with ami_peer(peer) as port:
         client = await aiohttp_client(create_app(_node_settings(tmp_path, db_url, port)))
@@ -127,7 +123,7 @@ async def test_connected_asterisk(aiohttp_client, tmp_path, db_url):
 
 
 async def test_wrong_secret_is_reported_as_auth_failure(aiohttp_client, tmp_path, db_url):
-    peer = ReplayedLogin("ami-auth-failure.jsonl", close_after_reply=True)
+    peer = ReplayedLogin("ami-auth-failure", close_after_reply=True)
     async with ami_peer(peer) as port:
         settings = _node_settings(tmp_path, db_url, port, secret="wrong-secret")
         client = await aiohttp_client(create_app(settings))

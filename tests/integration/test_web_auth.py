@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp.web_urldispatcher import StaticResource
-from conftest import PASSWORD, add_user, csrf_token, login
 from sqlalchemy import select, update
 
 from hotline import directory
@@ -20,6 +19,8 @@ from hotline.auth.policy import access_of
 from hotline.db.base import utcnow
 from hotline.db.models import User, WebSession
 from hotline.web.keys import DB
+
+from conftest import PASSWORD, add_user, csrf_token, login
 
 SESSION_COOKIE = "hotline_session"
 LOGIN_CSRF_COOKIE = "hotline_login_csrf"
@@ -508,7 +509,7 @@ async def test_every_route_declares_an_access_policy(client):
 async def test_every_non_public_route_refuses_a_visitor_without_a_session(client):
     client.session.cookie_jar.clear()
     checked = set()
-    for method, url, route in app_routes(client):
+    for method, url, _route in app_routes(client):
         if (method, url) in PUBLIC_ROUTES:
             continue
         checked.add((method, url))
@@ -553,6 +554,27 @@ async def test_a_route_without_a_policy_is_refused(aiohttp_client, settings):
         response = await client.get(url, allow_redirects=False)
         assert response.status == 403, url
         assert "secret" not in await response.text()
+
+
+async def test_a_crashing_page_answers_500_with_headers_and_no_trace(aiohttp_client, settings):
+    from aiohttp import web
+
+    from hotline.auth.policy import public
+    from hotline.web.app import create_app
+
+    @public
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("internal detail that must not leak")
+
+    app = create_app(settings)
+    app.router.add_get("/broken", broken)
+    app.router.add_get("/api/broken", broken)
+    client = await aiohttp_client(app)
+    for url in ("/broken", "/api/broken"):
+        response = await client.get(url)
+        assert response.status == 500, url
+        assert "internal detail" not in await response.text()
+        assert_security_headers(response)
 
 
 # Security headers --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,10 +54,15 @@ async def authenticate(db: AsyncSession, username: str, password: str) -> User:
         await verify_password(DUMMY_HASH, password)
         raise LoginRefused
     if not await verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCK_DURATION
-            user.failed_logins = 0
+        # Counted in the database, not on the row loaded above: guesses sent in parallel all read
+        # the same count, and writing back count + 1 would lose all but one of them.
+        failed = await db.scalar(
+            update(User).where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
+        )
+        if failed is not None and failed >= MAX_FAILED_LOGINS:
+            await db.execute(update(User).where(User.id == user.id)
+                             .values(locked_until=now + LOCK_DURATION, failed_logins=0))
         await db.commit()
         raise LoginRefused
     user.failed_logins = 0
@@ -119,7 +124,9 @@ async def create_user(
         department = await db.get(Department, department_id) if department_id else None
         if department is None:
             raise UserError("department_id", "承办单位用户必须属于一个已有的承办单位")
-        region_code = region_code or department.region_code
+        if region_code and region_code != department.region_code:
+            raise UserError("region_code", "承办单位用户的地区须与其承办单位一致")
+        region_code = department.region_code
     elif department_id is not None:
         raise UserError("department_id", "只有承办单位用户可以关联承办单位")
     user = User(

@@ -25,8 +25,11 @@ async def read_json(request: web.Request, model: type[BaseModel]) -> Any:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(reason="send application/json")
     if (request.content_length or 0) > MAX_JSON_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BYTES, actual_size=request.content_length)
-    raw = await request.read()
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_JSON_BYTES, actual_size=request.content_length)
+    raw = await request.read()  # bounded by the app's client_max_size
+    if len(raw) > MAX_JSON_BYTES:  # a chunked body has no Content-Length to check up front
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BYTES, actual_size=len(raw))
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -73,13 +76,7 @@ async def regions(request: web.Request) -> web.Response:
 async def lines(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         rows = await directory.list_lines(db)
-    body = [{**schemas.LineOut.model_validate({**_columns(line), "dids": [d.did for d in line.dids]})
-             .model_dump(mode="json")} for line in rows]
-    return web.json_response(body)
-
-
-def _columns(row: Any) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    return dump(schemas.LineOut, rows)
 
 
 @allow(ALL_ROLES)

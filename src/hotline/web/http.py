@@ -37,7 +37,8 @@ LOGIN_FAILED = "用户名或密码错误，或账号已被暂时锁定"
 def _safe_next(target: str) -> str:
     """Only local paths: never redirect a user to another site after login."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 0x20 for c in target)):
         return "/"
     return target
 
@@ -106,9 +107,11 @@ async def _admin_page(request: web.Request, *, status: int = 200, **extra: objec
             "departments": await directory.list_departments(db),
             "users": await directory.list_users(db),
         }
+    # Defaults first, so that `extra` (error, form, created) replaces them instead of being
+    # passed twice (a TypeError: every form post answered 500).
     return render("admin.html", status=status, user=current_user(request),
                   csrf_token=current_session(request).csrf_token, roles=ROLE_LABELS,
-                  form={}, error="", created=None, **{**context, **extra})
+                  **{"form": {}, "error": "", "created": None, **context, **extra})
 
 
 @allow(Role.ADMIN)

@@ -62,6 +62,10 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         for name, value in SECURITY_HEADERS.items():
             exc.headers.setdefault(name, value)
         raise
+    except Exception:
+        # Our own 500 (no stack trace out), so it carries the headers like any other page.
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        response = web.Response(status=500, text="500 内部错误 / internal error")
     if not response.prepared:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -95,13 +99,15 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     if match.http_exception is not None:  # 404 / 405: nothing to protect
         return await handler(request)
     route_handler = match.handler
-    access = PUBLIC if isinstance(match.route.resource, StaticResource) else access_of(route_handler)
+    static = isinstance(match.route.resource, StaticResource)
+    access = PUBLIC if static else access_of(route_handler)
     if access is None:
         log.error("route %s has no access policy: refused", request.path)
         raise web.HTTPForbidden(reason="route without an access policy")
 
     origin = request.headers.get("Origin")
-    if request.method in UNSAFE_METHODS and origin is not None and not _same_origin(request, origin):
+    cross_origin = origin is not None and not _same_origin(request, origin)
+    if request.method in UNSAFE_METHODS and cross_origin:
         raise web.HTTPForbidden(reason="cross-origin request refused")
 
     if access == PUBLIC:

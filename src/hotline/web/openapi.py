@@ -38,6 +38,10 @@ def operation(
 def _schema(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
     schema = TypeAdapter(annotation).json_schema(ref_template="#/components/schemas/{model}")
     components.update(schema.pop("$defs", {}))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        # A model is a named component, referenced, as the models nested in it already are.
+        components[annotation.__name__] = schema
+        return {"$ref": f"#/components/schemas/{annotation.__name__}"}
     return schema
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hotline.db.models import RegionLevel, Role
 
@@ -38,6 +39,11 @@ class LineOut(_Out):
     queue: str
     active: bool
     dids: list[str]
+
+    @field_validator("dids", mode="before")
+    @classmethod
+    def _did_numbers(cls, dids: list[Any]) -> list[Any]:
+        return [getattr(d, "did", d) for d in dids]
 
 
 class DepartmentOut(_Out):

@@ -54,7 +54,8 @@ async def prepare(settings: Settings, *, run_migrations: bool) -> None:
             "\n" + "=" * 64 + "\n"
             f"  First run: created the administrator account '{FIRST_ADMIN}'.\n"
             f"  Password (shown only now): {password}\n"
-            "  Change it, or reset it with `hotline user reset-password admin`.\n"
+            "  Change it after logging in (修改密码), or reset it with\n"
+            "  `hotline user reset-password admin`.\n"
             + "=" * 64 + "\n\n"
         )
         sys.stdout.flush()

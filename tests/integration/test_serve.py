@@ -107,6 +107,7 @@ async def test_serve_refuses_an_unmigrated_database(tmp_path, empty_db_url):
     config, _ = _write_config(tmp_path, empty_db_url)
     process = await _start(config, "serve")
     async with asyncio.timeout(STARTUP_LIMIT):
-        _, err = await process.communicate()
+        out, err = await process.communicate()
     assert process.returncode == 1
     assert b"hotline db upgrade" in err and b"no schema yet" in err
+    assert b"Password" not in out  # no administrator was created

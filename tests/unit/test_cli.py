@@ -9,8 +9,6 @@ import asyncio
 import logging
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,16 +171,3 @@ def test_user_commands_refuse_an_unmigrated_database(hotline, args: tuple[str, .
     assert status == 1
     assert out == ""
     assert "hotline db upgrade" in err
-
-
-def test_serve_refuses_an_unmigrated_database(config: Path, tmp_path: Path) -> None:
-    # A subprocess, so that a server which wrongly starts is stopped by the timeout instead of
-    # hanging the test run.
-    env = {var: value for var, value in os.environ.items() if not var.startswith("HOTLINE_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "hotline", "--config", str(config), "serve"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "hotline db upgrade" in result.stderr
-    assert "Password" not in result.stdout  # no administrator was created

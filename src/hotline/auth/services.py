@@ -158,6 +158,19 @@ async def set_password(db: AsyncSession, user: User, password: str) -> None:
     await db.commit()
 
 
+async def change_own_password(db: AsyncSession, user_id: int, current: str, new: str) -> None:
+    """A user changes their password; every session of theirs ends (log in again)."""
+    user = await db.get(User, user_id)
+    if user is None or not await verify_password(user.password_hash, current):
+        raise UserError("current_password", "当前密码不正确")
+    if new == current:
+        raise UserError("new_password", "新密码不能与当前密码相同")
+    try:
+        await set_password(db, user, new)
+    except UserError as exc:
+        raise UserError("new_password", str(exc)) from None
+
+
 async def ensure_first_admin(db: AsyncSession) -> str | None:
     """On a database without any administrator, create `admin` with a generated password and
     return it (to be shown once); otherwise None. Safe when several controllers start at once:

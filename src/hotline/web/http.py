@@ -16,6 +16,7 @@ from hotline.auth.services import (
     LoginRefused,
     UserError,
     authenticate,
+    change_own_password,
     close_session,
     create_user,
     open_session,
@@ -45,7 +46,8 @@ def _safe_next(target: str) -> str:
 
 def _login_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(32)
-    response = render("login.html", status=status, error=error, csrf_token=token,
+    notice = "密码已修改，请用新密码登录" if request.query.get("changed") else ""
+    response = render("login.html", status=status, error=error, csrf_token=token, notice=notice,
                       next=_safe_next(request.query.get("next", "/")))
     # Double-submit cookie: before login there is no session to hold the CSRF token.
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict",
@@ -146,10 +148,38 @@ async def admin_create_user(request: web.Request) -> web.Response:
                                                            "password": shown})
 
 
+def _password_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    return render("password.html", status=status, user=current_user(request),
+                  csrf_token=current_session(request).csrf_token, error=error)
+
+
+@allow(ALL_ROLES)
+async def password_form(request: web.Request) -> web.Response:
+    return _password_page(request)
+
+
+@allow(ALL_ROLES)
+async def password_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    current, new, again = (str(form.get(k, "")) for k in ("current", "new", "again"))
+    if new != again:
+        return _password_page(request, error="两次输入的新密码不一致", status=400)
+    async with request.app[DB]() as db:
+        try:
+            await change_own_password(db, current_user(request).id, current, new)
+        except UserError as exc:
+            return _password_page(request, error=str(exc), status=400)
+    response = web.HTTPSeeOther("/login?changed=1")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", home)
+    app.router.add_get("/account/password", password_form)
+    app.router.add_post("/account/password", password_submit)
     app.router.add_get("/admin", admin_page)
     app.router.add_post("/admin/users", admin_create_user)

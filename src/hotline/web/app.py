@@ -9,11 +9,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
-from hotline.asterisk.fastagi import FastAgiListener
+from hotline.asterisk.fastagi import FastAgiServer
 from hotline.config import Settings
 from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
+from hotline.ivr import flows
+from hotline.ivr.flows import FlowContext
 from hotline.web import api, health, http
 from hotline.web.keys import AMI, DB, ENGINE, FASTAGI, SETTINGS
 from hotline.web.middleware import MIDDLEWARES
@@ -38,11 +41,18 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
             await engine.dispose()
 
     async def fastagi(app: web.Application) -> AsyncIterator[None]:
-        listener = FastAgiListener(settings.fastagi.bind)
-        app[FASTAGI] = listener
-        await listener.start()
+        nodes = [node.name for node in settings.asterisk]
+        context = FlowContext(app[DB], default_node=nodes[0] if len(nodes) == 1 else "pbx")
+
+        async def ivr(channel: AgiChannel) -> None:
+            await flows.hotline_entry(channel, context)
+
+        server = FastAgiServer(settings.fastagi.bind, {"ivr": ivr},
+                               max_sessions=settings.fastagi.max_sessions)
+        app[FASTAGI] = server
+        await server.start()
         yield
-        await listener.close()
+        await server.close()
 
     async def ami(app: web.Application) -> AsyncIterator[None]:
         nodes = AmiNodes(settings.asterisk)

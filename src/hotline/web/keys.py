@@ -6,7 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.asterisk.ami import AmiNodes
-from hotline.asterisk.fastagi import FastAgiListener
+from hotline.asterisk.fastagi import FastAgiServer
 from hotline.config import Settings
 from hotline.db.engine import SessionMaker
 
@@ -14,4 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", SessionMaker)
 AMI = web.AppKey("ami", AmiNodes)
-FASTAGI = web.AppKey("fastagi", FastAgiListener)
+FASTAGI = web.AppKey("fastagi", FastAgiServer)

@@ -164,12 +164,13 @@ class AgiSession:
         verb2 = " ".join(words[:2])
         verb3 = " ".join(command.split(" ", 3)[:3])
         for verb in (verb3, verb2, words[0]):
-            handler = _HANDLERS.get(verb)
-            if handler is not None:
+            method = _HANDLERS.get(verb)
+            if method is not None:
                 rest = command[len(verb):].strip()
                 if self.hung_up and not verb.startswith(_ALIVE_AFTER_HANGUP):
                     return [DEAD_CHANNEL]
-                return handler(self, split_arguments(rest))
+                handler: Callable[[list[str]], list[bytes]] = getattr(self, method)
+                return handler(split_arguments(rest))
         return [UNKNOWN_COMMAND]
 
     def _channel_command(self) -> bool:
@@ -251,30 +252,29 @@ class AgiSession:
     def _verbose(self, args: list[str]) -> list[bytes]:
         return [b"200 result=1\n"]
 
+    def _result_zero(self, args: list[str]) -> list[bytes]:
+        return self._hangup("200 result=-1") if self._channel_command() else [b"200 result=0\n"]
 
-def _constant(result: str) -> Callable[[AgiSession, list[str]], list[bytes]]:
-    def reply(session: AgiSession, args: list[str]) -> list[bytes]:
-        if session._channel_command():
-            return session._hangup("200 result=-1")
-        return [f"200 result={result}\n".encode()]
-    return reply
+    def _channel_up(self, args: list[str]) -> list[bytes]:
+        return self._hangup("200 result=-1") if self._channel_command() else [b"200 result=6\n"]
 
 
+# Command → the method answering it (methods, so a test can subclass to change one answer).
 _HANDLERS = {
-    "ANSWER": AgiSession._answer_cmd,
-    "STREAM FILE": AgiSession._stream_file,
-    "GET DATA": AgiSession._get_data,
-    "WAIT FOR DIGIT": AgiSession._wait_for_digit,
-    "SAY DIGITS": _constant("0"),
-    "SAY NUMBER": _constant("0"),
-    "CHANNEL STATUS": _constant("6"),  # up
-    "SET MUSIC": _constant("0"),
-    "RECORD FILE": AgiSession._record_file,
-    "SET VARIABLE": AgiSession._set_variable,
-    "GET VARIABLE": AgiSession._get_variable,
-    "GET FULL VARIABLE": AgiSession._get_full_variable,
-    "EXEC": AgiSession._exec,
-    "VERBOSE": AgiSession._verbose,
+    "ANSWER": "_answer_cmd",
+    "STREAM FILE": "_stream_file",
+    "GET DATA": "_get_data",
+    "WAIT FOR DIGIT": "_wait_for_digit",
+    "SAY DIGITS": "_result_zero",
+    "SAY NUMBER": "_result_zero",
+    "CHANNEL STATUS": "_channel_up",
+    "SET MUSIC": "_result_zero",
+    "RECORD FILE": "_record_file",
+    "SET VARIABLE": "_set_variable",
+    "GET VARIABLE": "_get_variable",
+    "GET FULL VARIABLE": "_get_full_variable",
+    "EXEC": "_exec",
+    "VERBOSE": "_verbose",
 }
 
 

@@ -150,6 +150,13 @@ class AgiServerCodec:
     def environment_done(self) -> bool:
         return self._env is None
 
+    @classmethod
+    def after_environment(cls) -> AgiServerCodec:
+        """A codec for replies only (the environment was read by someone else: classic AGI)."""
+        codec = cls()
+        codec._env = None
+        return codec
+
     def feed(self, data: bytes) -> list[Event]:
         """Only an incomplete last line is kept between calls, and never more than the limit."""
         if self.failed:

@@ -130,15 +130,26 @@ class AgiSession:
                      "agi_callerid": caller.number, "agi_calleridname": caller.number,
                      "agi_dnid": extension, "agi_context": context, "agi_extension": extension}
 
-    def environment(self) -> bytes:
-        lines = [f"{key}: {self._env.get(key, value)}\n" for key, value in _environment_template()]
-        return ("".join(lines) + "\n").encode()
+    def environment(self, classic_args: tuple[str, ...] | None = None) -> bytes:
+        """FastAGI's block; with `classic_args`, a process AGI's: no agi_network lines, the
+        script as agi_request and the arguments as agi_arg_N (after agi_threadid, fact 2)."""
+        pairs = [(key, self._env.get(key, value)) for key, value in _environment_template()]
+        if classic_args is not None:
+            pairs = [(k, "hotline-agi" if k == "agi_request" else v) for k, v in pairs
+                     if not k.startswith("agi_network")]
+            pairs += [(f"agi_arg_{i}", arg) for i, arg in enumerate(classic_args, 1)]
+        return ("".join(f"{key}: {value}\n" for key, value in pairs) + "\n").encode()
 
     async def run(self, limit: float = 60.0) -> SessionResult:
         reader, writer = await asyncio.open_connection(self.host, self.port)
+        return await self.converse(reader, writer, self.environment(), limit)
+
+    async def converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       environment: bytes, limit: float = 60.0) -> SessionResult:
+        """Send the environment, then answer commands until the other side closes."""
         try:
             async with asyncio.timeout(limit):
-                writer.write(self.environment())
+                writer.write(environment)
                 while line := await reader.readline():
                     if not line.endswith(b"\n"):
                         break

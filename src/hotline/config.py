@@ -17,7 +17,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -143,6 +143,9 @@ class AsteriskNodeConfig(_Section):
     port: int = Field(default=5038, ge=1, le=65535)
     username: str = Field(min_length=1)
     secret: SecretStr
+    # plain: Login with Secret; md5: Challenge, then Login with the MD5 key (the secret never
+    # crosses the wire; use it when AMI is not on loopback).
+    auth: Literal["plain", "md5"] = "plain"
 
     @field_validator("secret")
     @classmethod

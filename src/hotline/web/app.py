@@ -12,6 +12,7 @@ from aiohttp import web
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
+from hotline.calls.ami_events import CallEventRecorder
 from hotline.config import Settings
 from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
@@ -56,10 +57,13 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
 
     async def ami(app: web.Application) -> AsyncIterator[None]:
         nodes = AmiNodes(settings.asterisk)
+        calls = CallEventRecorder(app[DB])
+        nodes.subscribe(calls)
         app[AMI] = nodes
         nodes.start()
         yield
         await nodes.close()
+        await calls.drain()
 
     app.cleanup_ctx.extend([database, fastagi, ami])
     health.setup(app)

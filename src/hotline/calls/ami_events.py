@@ -48,6 +48,7 @@ class CallEventRecorder:
     db: SessionMaker
     _progress: dict[tuple[str, str], _Progress] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _last_write: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
 
     def __call__(self, event: NodeEvent) -> None:
         key = (event.node, event.get("Uniqueid"))
@@ -56,30 +57,43 @@ class CallEventRecorder:
                 self._progress.setdefault(key, _Progress()).queued = True
             case "AgentConnect":
                 self._progress.setdefault(key, _Progress()).answered = True
-                self._write(record_call_answered, event.node, key[1], event.at)
+                self._write(key, record_call_answered, event.node, key[1], event.at)
             case "QueueCallerAbandon":
                 self._progress.setdefault(key, _Progress()).abandoned = True
             case "Hangup":
                 progress = self._progress.pop(key, _Progress())
-                self._write(record_call_end, event.node, key[1], progress.outcome, event.at)
+                self._write(key, record_call_end, event.node, key[1], progress.outcome,
+                            event.at)
             case "resynced":
                 self._spawn(self._close_vanished(event))
 
-    def _write(self, function: Callable[..., Awaitable[object]], *args: object) -> None:
+    def _write(self, key: tuple[str, str], function: Callable[..., Awaitable[object]],
+               *args: object) -> None:
+        """Writes of one call run in event order (an answer is never overtaken by the end)."""
+        before = self._last_write.get(key)
+
         async def run() -> None:
+            if before is not None:
+                await asyncio.wait([before])
             async with self.db() as db:
                 await function(db, *args)
 
-        self._spawn(run())
+        task = self._spawn(run())
+        if task is not None:
+            self._last_write[key] = task
+            task.add_done_callback(
+                lambda done: self._last_write.pop(key, None) if self._last_write.get(key) is done
+                else None)
 
-    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
         if len(self._tasks) >= MAX_PENDING_WRITES:
             coroutine.close()
             log.error("call events: %d writes pending, dropping one", len(self._tasks))
-            return
+            return None
         task = asyncio.ensure_future(self._guard(coroutine))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     @staticmethod
     async def _guard(coroutine: Coroutine[object, object, None]) -> None:

@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("revision")
     db.add_parser("current", help="print the schema revision")
 
+    sim = commands.add_parser(
+        "simulate", help="a SIMULATION: stand-ins for Asterisk place calls into a running serve")
+    sim.add_argument("--calls", type=int, default=20, help="calls to place (default 20)")
+    sim.add_argument("--rate", type=float, default=5.0, help="new calls per second (default 5)")
+    sim.add_argument("--agents", type=int, default=5, help="simulated agents (default 5)")
+    sim.add_argument("--node", default=None,
+                     help="the [[asterisk]] node to stand in for (default: the first)")
+
     user = commands.add_parser("user", help="staff accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     create = user.add_parser("create", help="create an account; prints its generated password")
@@ -63,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--department", type=int, default=None, help="department id (handlers)")
     reset = user.add_parser("reset-password", help="set a new generated password and print it")
     reset.add_argument("username")
+
+    asterisk = commands.add_parser("asterisk", help="Asterisk configuration").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    render = asterisk.add_parser(
+        "render", help="write softphone endpoints, queues and the DID mapping from the database")
+    render.add_argument("--out", metavar="DIR", default=None,
+                        help="output folder (default: <data_dir>/asterisk; on the PBX "
+                             "/etc/asterisk/hotline-rendered)")
+    render.add_argument("--defaults", action="store_true",
+                        help="render lines.csv with no softphones, without the database (the "
+                             "files shipped in asterisk-conf/hotline-rendered)")
     return parser
 
 
@@ -139,12 +158,60 @@ async def _cmd_user(settings: Settings, args: argparse.Namespace) -> None:
     print(f"user {args.username}: password {password}")
 
 
+async def _cmd_asterisk(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from hotline.asterisk.render import RenderError, render_defaults, render_from_database
+    from hotline.db.engine import create_engine, session_maker
+    from hotline.db.migrate import require_head
+
+    out = Path(args.out) if args.out else settings.data_dir / "asterisk"
+    try:
+        if args.defaults:
+            result = render_defaults(out)
+        else:
+            engine = create_engine(settings.database_url)
+            try:
+                await require_head(engine)
+                async with session_maker(engine)() as db:
+                    result = await render_from_database(db, out)
+            finally:
+                await engine.dispose()
+    except RenderError as exc:
+        raise CommandFailed(str(exc)) from None
+    print(result.summary())
+
+
+async def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.testing.simulate import BANNER, simulate
+
+    if args.calls < 1 or args.rate <= 0 or args.agents < 1:
+        raise CommandFailed("--calls, --rate and --agents must be positive")
+    print(BANNER, flush=True)
+    if not settings.asterisk:
+        print("No [[asterisk]] node in the configuration: only the FastAGI side is simulated "
+              "(calls enter the IVR; no queue events).", flush=True)
+    try:
+        report = await simulate(settings, calls=args.calls, rate=args.rate, agents=args.agents,
+                                node_name=args.node)
+    except LookupError as exc:
+        raise CommandFailed(str(exc)) from None
+    for line in report.lines():
+        print(line)
+    for error in report.errors[:10]:
+        print(f"error: {error}", file=sys.stderr)
+    if report.errors:
+        raise CommandFailed(f"{len(report.errors)} problem(s) during the simulation")
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "serve": _cmd_serve,
     "run": _cmd_serve,
     "config": _cmd_config,
     "db": _cmd_db,
     "user": _cmd_user,
+    "asterisk": _cmd_asterisk,
+    "simulate": _cmd_simulate,
 }
 
 

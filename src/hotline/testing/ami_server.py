@@ -97,13 +97,15 @@ class _Session:
         try:
             while not self.closing:
                 data = await self.reader.read(65536)
-                await self.server._answering.wait()  # half-open: read nothing, answer nothing
                 if not data:
                     break
-                for item in parser.feed(data):
-                    # A ProtocolError is dropped: Asterisk ignores what it cannot parse.
-                    if isinstance(item, Message) and not self.closing:
-                        await self.server._handle(self, item.message)
+                # A ProtocolError is dropped: Asterisk ignores what it cannot parse.
+                actions = [i.message for i in parser.feed(data) if isinstance(i, Message)]
+                self.server._received(actions)  # on record even if never answered
+                await self.server._answering.wait()  # half-open: answer nothing
+                for action in actions:
+                    if not self.closing:
+                        await self.server._handle(self, action)
                 await self.writer.drain()
         except ConnectionError:
             pass
@@ -385,9 +387,12 @@ class AmiStandin:
 
     # -- actions ---------------------------------------------------------------------------
 
+    def _received(self, actions: list[AmiMessage]) -> None:
+        self.actions.extend(actions)
+        if actions:
+            self._action_seen.set()
+
     async def _handle(self, session: _Session, action: AmiMessage) -> None:
-        self.actions.append(action)
-        self._action_seen.set()
         name = (action.get("Action") or "").lower()
         if not name:
             session.reply(exchange(UNAUTHENTICATED, None).response, action)

@@ -272,3 +272,28 @@ def test_port_in_use_is_reported(serve):
         server = FastAgiServer(Bind("127.0.0.1", taken.getsockname()[1]), {})
         asyncio.run(server.start())
         assert not server.listening and "cannot listen" in server.error
+
+
+async def test_record_file_writes_the_callers_audio_where_asterisk_would(serve, tmp_path):
+    """RECORD FILE: the stand-in puts the test's WAV at <path>.<format>, as Asterisk writes the
+    recording on its own disk, and answers `200 result=0 (timeout) endpos=N` (the reply form
+    of agi-session-normal)."""
+    import wave
+
+    audio = tmp_path / "statement.wav"
+    with wave.open(str(audio), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x10" * 8000)  # one second
+    target = tmp_path / "spool" / "rec-1"
+    heard = {}
+
+    async def flow(ch):
+        heard["result"] = await ch.record_file(str(target), "wav", "#", 8000, silence_s=2)
+
+    server = await serve({"ivr": flow})
+    await AgiSession(Caller(recording=audio), script="ivr", uniqueid="5.5", channel="Local/r",
+                     port=server.port).run()
+    assert heard["result"] == (None, 8000)
+    assert (tmp_path / "spool" / "rec-1.wav").read_bytes() == audio.read_bytes()

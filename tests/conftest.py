@@ -213,3 +213,12 @@ async def csrf_token(client: Any) -> str:
     response = await client.get("/api/me")
     assert response.status == 200, await response.text()
     return (await response.json())["csrf_token"]
+
+
+async def logged_in(client: Any, username: str, role: str, **fields: Any) -> str:
+    """Create a user and log in as them (alone in the client's cookie jar); the CSRF token."""
+    await add_user(client, username, role, **fields)
+    client.session.cookie_jar.clear()
+    response = await login(client, username)
+    assert response.status == 303, await response.text()
+    return await csrf_token(client)

@@ -12,21 +12,13 @@ from hotline import directory
 from hotline.db.models import User
 from hotline.web.keys import DB
 
-from conftest import add_user, csrf_token, login
+from conftest import add_user, logged_in, login
 
 KUNMING = "530100"
 DALI = "532900"
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-async def logged_in(client: Any, username: str, role: str, **fields: Any) -> str:
-    """Create a user and log in as them; the session's CSRF token."""
-    await add_user(client, username, role, **fields)
-    client.session.cookie_jar.clear()
-    response = await login(client, username)
-    assert response.status == 303, await response.text()
-    return await csrf_token(client)
 
 
 async def get_json(client: Any, url: str, status: int = 200) -> Any:

@@ -28,40 +28,34 @@ def caller_uniqueid(events):
     return join.get("Uniqueid"), join.get("Linkedid")
 
 
+async def the_call_after(db, events, passes=1):
+    """Store the transcript's caller as a call on pbx1, feed `events`, return the row."""
+    uniqueid, linkedid = caller_uniqueid(events)
+    async with db() as session:
+        await record_call_start(session, CallStart("pbx1", uniqueid, linkedid, "0301234567"))
+    recorder = CallEventRecorder(db)
+    for _ in range(passes):
+        for event in events:
+            recorder(event)
+        await recorder.drain()
+    async with db() as session:
+        return await session.scalar(select(Call))
+
+
 @pytest.mark.parametrize("transcript, outcome, answered", [
     ("ami-queue-call", CallOutcome.ANSWERED, True),
     ("ami-abandon", CallOutcome.ABANDONED, False),
 ])
 async def test_queue_events_close_the_call(db, transcript, outcome, answered):
-    events = node_events(transcript)
-    uniqueid, linkedid = caller_uniqueid(events)
-    async with db() as session:
-        await record_call_start(session, CallStart("pbx1", uniqueid, linkedid, "0301234567"))
-    recorder = CallEventRecorder(db)
-    for event in events:
-        recorder(event)
-    await recorder.drain()
-    for event in events:  # the same events again, as after a reconnect: nothing changes
-        recorder(event)
-    await recorder.drain()
-    async with db() as session:
-        call = await session.scalar(select(Call))
+    # The same events twice, as after a reconnect: the second pass changes nothing.
+    call = await the_call_after(db, node_events(transcript), passes=2)
     assert call.outcome == outcome
     assert call.ended_at is not None
     assert (call.answered_at is not None) == answered
 
 
 async def test_events_of_another_node_do_not_touch_the_call(db):
-    events = node_events("ami-queue-call", node="pbx2")
-    uniqueid, linkedid = caller_uniqueid(events)
-    async with db() as session:
-        await record_call_start(session, CallStart("pbx1", uniqueid, linkedid, "0301234567"))
-    recorder = CallEventRecorder(db)
-    for event in events:
-        recorder(event)
-    await recorder.drain()
-    async with db() as session:
-        call = await session.scalar(select(Call))
+    call = await the_call_after(db, node_events("ami-queue-call", node="pbx2"))
     assert call.ended_at is None and call.answered_at is None
 
 

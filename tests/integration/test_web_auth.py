@@ -20,7 +20,7 @@ from hotline.db.base import utcnow
 from hotline.db.models import User, WebSession
 from hotline.web.keys import DB
 
-from conftest import PASSWORD, add_user, csrf_token, login
+from conftest import PASSWORD, add_user, csrf_token, logged_in, login
 
 SESSION_COOKIE = "hotline_session"
 LOGIN_CSRF_COOKIE = "hotline_login_csrf"
@@ -81,14 +81,6 @@ def user_form(username: str, **extra: str) -> dict[str, str]:
     return {"username": username, "display_name": "测试", "role": "agent", "region_code": "",
             "department_id": "", "password": "", **extra}
 
-
-async def logged_in(client: Any, username: str, role: str, **fields: Any) -> str:
-    """Create a user, log in as them; the session's CSRF token."""
-    await add_user(client, username, role, **fields)
-    client.session.cookie_jar.clear()
-    response = await login(client, username)
-    assert response.status == 303, await response.text()
-    return await csrf_token(client)
 
 
 def without_token(html: str) -> str:

@@ -88,7 +88,8 @@ async def test_health_without_asterisk_nodes(aiohttp_client, settings):
     assert await response.json() == {
         "status": "ok",
         "database": {"ok": True},
-        "fastagi": {"listening": True, "bind": str(settings.fastagi.bind)},
+        "fastagi": {"listening": True, "bind": str(settings.fastagi.bind), "active_sessions": 0,
+                    "refused_sessions": 0},
         "asterisk": [],
     }
     # FastAGI really listens where it says.

@@ -34,7 +34,8 @@ async def healthz(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if healthy else "fail",
         "database": {"ok": database_ok},
-        "fastagi": {"listening": fastagi["listening"], "bind": fastagi["bind"]},
+        "fastagi": {key: fastagi[key] for key in
+                    ("listening", "bind", "active_sessions", "refused_sessions")},
         "asterisk": [
             {"name": n["name"], "state": n["state"], "since": n["since"], "error": n["error"]}
             for n in nodes

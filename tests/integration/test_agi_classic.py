@@ -48,7 +48,9 @@ async def test_classic_agi_caller_hangup(db_url, db, tmp_path):
     args = ["ivr", "line=12345-5301&node=pbx1"]
     result, code, stderr = await _run_classic(db_url, tmp_path, Caller(hangup_during=0), args)
     assert code == 0, stderr
-    assert result.commands == ["ANSWER"]
+    # `200 result=-1` then `HANGUP` (agi-session-caller-hangup). On a pipe the HANGUP line can
+    # come after the flow has seen result=-1; it then asks CHANNEL STATUS, gets 511 and stops.
+    assert result.commands in (["ANSWER"], ["ANSWER", "CHANNEL STATUS"])
     async with db() as session:
         call = await session.scalar(select(Call))
-    assert call.ended_at is not None and call.outcome.value == "ivr_only"
+    assert call.ended_at is not None and call.outcome.value == "ivr_only", (result, stderr)

@@ -176,3 +176,22 @@ def test_arguments_with_spaces_and_quotes_are_quoted():
 def test_quoting_round_trips_through_asterisks_argument_parser(arguments):
     wire = agi.encode_command("SET VARIABLE", arguments).decode()
     assert split_arguments(wire[len("SET VARIABLE"):-1]) == arguments
+
+
+def test_stand_in_replies_are_the_captured_lines():
+    """The FastAGI stand-in's fixed replies are lines of the captures, the right ones."""
+    from hotline.testing import agi_client
+
+    assert agi_client.DEAD_CHANNEL == (
+        b"511 Command Not Permitted on a dead channel or intercept routine\n")
+    assert agi_client.UNKNOWN_COMMAND == b"510 Invalid or unknown command\n"
+    assert agi_client.USAGE_BLOCK.startswith(b"520-Invalid command syntax.")
+    assert agi_client.USAGE_BLOCK.endswith(b"520 End of proper usage.\n")
+    session = agi_client.AgiSession(agi_client.Caller(hangup_during=0), script="ivr",
+                                    uniqueid="1.1", channel="Local/x")
+    assert session.answer("ANSWER") == [b"200 result=-1\n", b"HANGUP\n"]
+    # After the hang-up, as agi-session-hangup: channel commands 511, variables still 200.
+    assert session.answer("CHANNEL STATUS") == [agi_client.DEAD_CHANNEL]
+    assert session.answer("SET VARIABLE AFTER_HANGUP 1") == [b"200 result=1\n"]
+    assert session.answer("EXEC Playback beep") == [b"200 result=0\n"]
+    assert session.answer("FOO BAR") == [agi_client.UNKNOWN_COMMAND]

@@ -77,7 +77,7 @@ async def run_flow(env: agi_codec.Environment, stdin: BinaryIO, stdout: BinaryIO
 
     async def read_replies() -> None:
         while True:
-            line = await reader_stream.readline()
+            line = await reader_stream.read(65536)  # all that has arrived, lines or not
             events = codec.feed(line) if line else codec.eof()
             for event in events:
                 if isinstance(event, agi_codec.Reply):

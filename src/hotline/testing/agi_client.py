@@ -42,24 +42,25 @@ def _environment_template() -> list[tuple[str, str]]:
     return pairs
 
 
-def _reply_after(name: str, command: bytes) -> list[bytes]:
-    """The lines Asterisk answered `command` with in transcript `name`."""
+def _reply_after(name: str, command: bytes, nth: int = 0) -> list[bytes]:
+    """The lines Asterisk answered the `nth` (0-based) `command` with in transcript `name`."""
     records = load(name)
-    for index, record in enumerate(records):
-        if record.direction == "sent" and record.data == command:
-            lines = []
-            for follower in records[index + 1:]:
-                if follower.direction == "sent":
-                    break
-                if follower.direction == "recv":
-                    lines.append(follower.data)
-            return lines
+    sent = [i for i, r in enumerate(records) if r.direction == "sent" and r.data == command]
+    for index in sent[nth:nth + 1]:
+        lines = []
+        for follower in records[index + 1:]:
+            if follower.direction == "sent":
+                break
+            if follower.direction == "recv":
+                lines.append(follower.data)
+        return lines
     raise LookupError(f"{command!r} is not in {name}")
 
 
 UNKNOWN_COMMAND = _reply_after(_NORMAL, b"FOO BAR\n")[0]  # 510 Invalid or unknown command
 USAGE_BLOCK = b"".join(_reply_after(_NORMAL, b"STREAM FILE\n"))  # 520-… 520 End of proper usage.
-DEAD_CHANNEL = _reply_after(_HANGUP, b"ANSWER\n")[0]  # 511 Command Not Permitted …
+# agi-session-hangup answers ANSWER twice: 200 before the hang-up, 511 after it.
+DEAD_CHANNEL = _reply_after(_HANGUP, b"ANSWER\n", nth=1)[0]  # 511 Command Not Permitted …
 HANGUP_LINE = b"HANGUP\n"
 # Commands that still answer 200 after a hang-up (agi-session-hangup); the rest get 511.
 _ALIVE_AFTER_HANGUP = ("GET VARIABLE", "SET VARIABLE", "GET FULL VARIABLE", "VERBOSE", "EXEC")

@@ -222,3 +222,23 @@ async def logged_in(client: Any, username: str, role: str, **fields: Any) -> str
     response = await login(client, username)
     assert response.status == 303, await response.text()
     return await csrf_token(client)
+
+
+@pytest.fixture
+def cli_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """For tests of `hotline.cli.main`, which reads os.environ and sets up logging
+    (force=True) on the captured stderr: drop the caller's HOTLINE_* settings, work in an empty
+    folder, give the root logger back to pytest afterwards."""
+    import logging
+
+    for var in list(os.environ):
+        if var.startswith("HOTLINE_") and not var.startswith("HOTLINE_TEST_"):
+            monkeypatch.delenv(var)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield cwd
+    root.handlers[:] = handlers
+    root.setLevel(level)

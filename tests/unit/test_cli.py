@@ -6,10 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,19 +22,7 @@ from pg import free_port
 PASSWORD_LINE = re.compile(r"^user (\S+): password (\S+)$")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """main() reads os.environ and sets up logging (force=True) on the captured stderr: drop
-    the caller's settings, and give the root logger back to pytest afterwards."""
-    for var in list(os.environ):
-        if var.startswith("HOTLINE_") and not var.startswith("HOTLINE_TEST_"):
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("cli_isolation")
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ developer's ./hotline.toml or HOTLINE_* variables never leak in.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import tomllib
-from collections.abc import Iterator
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -30,21 +27,7 @@ NODE = '[[asterisk]]\nname = "pbx1"\nusername = "hotline"\n'
 DIRECTORY = object()  # make_config: create a folder where the file should be
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """The CLI reads os.environ and sets up logging (force=True) on the captured stderr: drop
-    the caller's settings, work in an empty folder, give the root logger back afterwards."""
-    for var in list(os.environ):
-        if var.startswith("HOTLINE_") and not var.startswith("HOTLINE_TEST_"):
-            monkeypatch.delenv(var)
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("cli_isolation")
 
 
 def make_config(tmp_path: Path, text: Any = "") -> Path:

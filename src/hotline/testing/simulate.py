@@ -72,6 +72,8 @@ class Simulation:
         self.node = node
         self.talk_seconds, self.abandon_share = talk_seconds, abandon_share
         self.random = random.Random(seed)
+        # Decided up front, so the outcome of a run does not depend on how the calls interleave.
+        self._abandoning = set(self.random.sample(range(calls), round(calls * abandon_share)))
         self.report = SimulationReport(ami=node is not None)
         self.ami: AmiStandin | None = None
         self._free_agents = asyncio.Semaphore(agents)
@@ -112,7 +114,7 @@ class Simulation:
         node = self.node.name if self.node else "sim"
         uniqueid = (self.ami.state.new_uniqueid() if self.ami
                     else f"{int(time.time())}.{number}")
-        caller = Caller(number=f"138{self.random.randrange(10**8):08d}")
+        caller = Caller(number=f"138{(number * 7919 + 1234567) % 10**8:08d}")
         bind = self.settings.fastagi.bind
         script = f"ivr?line={line}&region={region}&node={node}&linkedid={uniqueid}"
         self.report.placed += 1
@@ -129,7 +131,7 @@ class Simulation:
             return
         call = self.ami.queued_call(caller_num=caller.number, queue=queue, line=line,
                                     uniqueid=uniqueid)
-        if self.random.random() < self.abandon_share:
+        if number in self._abandoning:
             await asyncio.sleep(self.random.uniform(0.1, 0.5))
             self.ami.abandon(call)
             self.report.abandoned += 1

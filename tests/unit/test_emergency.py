@@ -14,7 +14,6 @@ transcripts and tickets; every miss printed by the recall test is from that last
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -163,13 +162,12 @@ def test_empty_blank_and_trigger_free_text(text: str) -> None:
     ("火" * 100_000, None),
     ("a" * 100_000, None),
 ])
-def test_very_long_text_is_quick(text: str, expected: str | None) -> None:
+def test_very_long_text(text: str, expected: str | None) -> None:
+    # No timing assertion (speed belongs in benchmarks); about 0.3 s at worst was seen here for
+    # 100 K characters, and a quadratic matcher would take minutes.
     assert len(text.encode()) >= 100_000
-    started = time.perf_counter()
     verdict = classify(text)
-    elapsed = time.perf_counter() - started
     assert verdict.service == expected, verdict
-    assert elapsed < 2.0, f"{elapsed:.2f} s for {len(text)} characters"
 
 
 @pytest.mark.parametrize(("text", "service"), [

@@ -140,7 +140,11 @@ async def test_entry_flow_hands_the_call_to_its_queue(serve, db):
 
 
 async def test_missing_prompt_is_not_a_hangup(serve):
-    """A channel command answering result=-1 on a live channel (e.g. a missing sound file) is
+    """Not in the transcripts (an assumption, from res_agi's source, that STREAM FILE of a
+    missing file answers `200 result=-1 endpos=0` with no HANGUP): so that such a result is
+    never mistaken for a hang-up, the channel asks CHANNEL STATUS, whose 511-or-not IS in the
+    captures (agi-session-hangup, agi-session-normal `200 result=6`).
+    A channel command answering result=-1 on a live channel (e.g. a missing sound file) is
     checked with CHANNEL STATUS and reported as a command error, not as a hang-up."""
     caught = {}
 

@@ -111,8 +111,8 @@ class AgiChannel:
     async def _after_minus_one(self, verb: str, reply: Reply, on_channel: bool) -> None:
         """`result=-1` is what a hang-up gives the pending command (agi-session-caller-hangup:
         `200 result=-1 endpos=16160`, then `HANGUP`), and what EXEC of an application that ends
-        the call gives (`EXEC Hangup ""`). For a channel command it is also how Asterisk reports
-        a failure such as a missing sound file, so ask the channel before calling it a hang-up."""
+        the call gives (`EXEC Hangup ""`). res_agi's source also answers a missing sound file
+        with -1 (not in the captures), so ask the channel before calling it a hang-up."""
         if verb == "EXEC" or self.hung_up:
             self.hung_up = True
             raise AgiHangup(f"{verb}: the caller hung up (result=-1)")

@@ -20,6 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@scripts/ensure-postgres $(BIN)/python
+	@scripts/ensure-debian-packages
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

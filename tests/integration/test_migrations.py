@@ -7,7 +7,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from hotline.db import migrate
+from hotline.db import (
+    migrate,
+    registry,  # noqa: F401 - every feature's tables
+)
 from hotline.db.base import Base
 from hotline.db.engine import create_engine, session_maker
 from hotline.db.models import Region, Ticket, TicketChannel, TicketEvent, TicketStatus

@@ -211,6 +211,12 @@ class Call(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[CallOutcome | None] = mapped_column(str_enum(CallOutcome, "call_outcome"))
+    # What the voice menu learned (ivr/): the key pressed, the caller's words as recognised,
+    # the category they point to, and the emergency service the call went to (110/119/120/122).
+    ivr_choice: Mapped[str] = mapped_column(String(16), default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    emergency_service: Mapped[str | None] = mapped_column(String(3))
 
     __table_args__ = (
         UniqueConstraint("node", "uniqueid"),
@@ -245,6 +251,8 @@ class Ticket(Base):
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when the matter was an emergency handed to 110/119/120/122 (voice or text).
+    emergency_service: Mapped[str | None] = mapped_column(String(3))
 
     calls: Mapped[list[Call]] = relationship(secondary="ticket_calls", order_by="Call.started_at")
     events: Mapped[list[TicketEvent]] = relationship(
@@ -291,3 +299,45 @@ class TicketCounter(Base):
     prefix: Mapped[str] = mapped_column(String(4), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Callbacks ----------------------------------------------------------------------------------
+
+class CallbackKind(enum.StrEnum):
+    ABANDONED = "abandoned"  # hung up after waiting ≥ 5 s in the queue
+    MESSAGE = "message"  # left a message outside business hours
+    VIRTUAL_HOLD = "virtual_hold"  # kept their place in the queue (按1保留排队位置)
+
+
+class CallbackStatus(enum.StrEnum):
+    PENDING = "pending"
+    DIALING = "dialing"
+    DONE = "done"  # the citizen was reached
+    FAILED = "failed"  # unreachable after the retries: manual list
+    CANCELLED = "cancelled"
+
+
+class CallbackTask(Base):
+    """A call the hotline owes a citizen. Agents and supervisors see the open ones; the dialer
+    (queue/ virtual hold, followup/) works them. One per (kind, call): a replayed event or a
+    retried write finds the existing task."""
+
+    __tablename__ = "callback_tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[CallbackKind] = mapped_column(str_enum(CallbackKind, "callback_kind"))
+    status: Mapped[CallbackStatus] = mapped_column(
+        str_enum(CallbackStatus, "callback_status"), default=CallbackStatus.PENDING, index=True
+    )
+    number: Mapped[str] = mapped_column(String(32))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("hotline_lines.id"))
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("kind", "call_id"),)

@@ -12,14 +12,16 @@ from aiohttp import web
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
+from hotline.bus import Bus
 from hotline.calls.ami_events import CallEventRecorder
 from hotline.config import Settings
+from hotline.db import registry  # noqa: F401 - every feature's tables mapped before use
 from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
 from hotline.ivr import flows
 from hotline.ivr.flows import FlowContext
 from hotline.web import api, health, http
-from hotline.web.keys import AMI, DB, ENGINE, FASTAGI, SETTINGS
+from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, SETTINGS
 from hotline.web.middleware import MIDDLEWARES
 
 STATIC = Path(__file__).with_name("static")
@@ -28,6 +30,7 @@ STATIC = Path(__file__).with_name("static")
 def create_app(settings: Settings, *, check_schema: bool = True) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=1024**2)
     app[SETTINGS] = settings
+    app[BUS] = Bus()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, echo=settings.database.echo,
@@ -65,7 +68,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
         await nodes.close()
         await calls.drain()
 
+    async def close_bus(app: web.Application) -> None:
+        app[BUS].close()  # ends every websocket's subscription before the server stops
+
     app.cleanup_ctx.extend([database, fastagi, ami])
+    app.on_shutdown.append(close_bus)
     health.setup(app)
     http.setup(app)
     api.setup(app)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
+from hotline.bus import Bus
 from hotline.config import Settings
 from hotline.db.engine import SessionMaker
 
@@ -15,3 +16,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", SessionMaker)
 AMI = web.AppKey("ami", AmiNodes)
 FASTAGI = web.AppKey("fastagi", FastAgiServer)
+BUS = web.AppKey("bus", Bus)

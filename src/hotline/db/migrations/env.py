@@ -10,7 +10,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hotline.db import models  # noqa: F401 - registers the tables on Base.metadata
+from hotline.db import registry  # noqa: F401 - registers every table on Base.metadata
 from hotline.db.base import Base
 
 config = context.config

@@ -233,6 +233,8 @@ class Ticket(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     channel: Mapped[TicketChannel] = mapped_column(str_enum(TicketChannel, "ticket_channel"))
     category: Mapped[str] = mapped_column(String(64), default="")
+    # 业务分类 (e.g. 供水): picks the department by the dispatch rules (tickets/models.py).
+    topic: Mapped[str] = mapped_column(String(64), default="", server_default="")
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
     line_id: Mapped[int | None] = mapped_column(ForeignKey("hotline_lines.id"))
     status: Mapped[TicketStatus] = mapped_column(

@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -111,6 +112,41 @@ class DatabaseConfig(_Section):
 class RecordingsConfig(_Section):
     # Empty means data_dir/recordings.
     dir: str = ""
+    # Recordings older than this are purged, except those of a ticket not yet closed.
+    retention_days: int = Field(default=180, ge=1, le=36500)
+    # Speech-to-text of finished recordings (hotline.recordings.transcribe): at most this many
+    # at once (each runs vosk in a thread); 0 turns the job off.
+    transcribe_concurrency: int = Field(default=1, ge=0, le=16)
+
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-((?:[01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+
+class FollowUpConfig(_Section):
+    """The follow-up (回访) dialer (hotline.followup)."""
+
+    # Off on all but one controller when several share a database: one dialer per deployment.
+    enabled: bool = True
+    # Local calling hours (time_zone), "HH:MM-HH:MM"; "24:00" is the end of the day.
+    hours: str = Field(default="09:00-20:00")
+    max_concurrent: int = Field(default=5, ge=1, le=500)
+    # Further attempts after the first one; unreachable after them → the manual list.
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_spacing_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+    # How often the dialer looks for due jobs (it is also woken when a job is created).
+    poll_seconds: float = Field(default=5.0, gt=0, le=600)
+    # After the survey call hangs up, how long its answers may still take to arrive.
+    result_grace_seconds: float = Field(default=10.0, gt=0, le=600)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        match = _HOURS.match(value)
+        if not match:
+            raise ValueError("must be HH:MM-HH:MM, e.g. 09:00-20:00")
+        if match[3] != "24:00" and match[3] <= f"{match[1]}:{match[2]}":
+            raise ValueError("the end must be after the start")
+        return value
 
 
 class WebConfig(_Section):
@@ -132,6 +168,39 @@ class WebConfig(_Section):
 class FastAgiConfig(_Section):
     bind: BindAddress = Field(default_factory=lambda: parse_bind("127.0.0.1:4573"))
     max_sessions: int = Field(default=2000, ge=1, le=100_000)
+
+
+class IvrConfig(_Section):
+    """The voice menu (ivr/): business hours and the caller's recordings."""
+
+    # Local opening hours, e.g. ["mon-fri 08:30-17:30", "sat 09:00-12:00"]; default 7×24.
+    hours: list[str] = Field(default_factory=lambda: ["mon-sun 00:00-24:00"])
+    # "closed": statutory public holidays (chinese_calendar) close the hotline; "open": ignored.
+    holidays: Literal["open", "closed"] = "open"
+    closed_dates: list[date] = Field(default_factory=list)  # local closures, e.g. 2026-12-31
+    record_max_seconds: int = Field(default=8, ge=2, le=30)  # the caller's short statement
+    silence_seconds: int = Field(default=2, ge=1, le=10)  # RECORD FILE s=: stop after silence
+    message_max_seconds: int = Field(default=60, ge=10, le=300)  # out-of-hours message
+    menu_timeout_seconds: int = Field(default=5, ge=1, le=30)  # wait for a key after the menu
+    recognize_timeout_seconds: float = Field(default=6.0, gt=0, le=60)  # then: to an agent
+    # Where RECORD FILE writes statements and messages: a folder on the Asterisk host that the
+    # controller reads too (shared storage). Empty: <recordings dir>/ivr.
+    statement_dir: str = ""
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, hours: list[str]) -> list[str]:
+        from hotline.ivr.hours import parse_hours
+
+        parse_hours(hours)
+        return hours
+
+    @field_validator("statement_dir")
+    @classmethod
+    def _absolute(cls, folder: str) -> str:
+        if folder and not Path(folder).is_absolute():
+            raise ValueError("must be an absolute path (the folder Asterisk writes to)")
+        return folder
 
 
 _NODE_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
@@ -161,9 +230,11 @@ class Settings(_Section):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
+    followup: FollowUpConfig = Field(default_factory=FollowUpConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     fastagi: FastAgiConfig = Field(default_factory=FastAgiConfig)
     asterisk: list[AsteriskNodeConfig] = Field(default_factory=list)
+    ivr: IvrConfig = Field(default_factory=IvrConfig)
 
     @field_validator("time_zone")
     @classmethod
@@ -196,6 +267,11 @@ class Settings(_Section):
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"
+
+    @property
+    def ivr_recordings_dir(self) -> Path:
+        return Path(self.ivr.statement_dir) if self.ivr.statement_dir \
+            else self.recordings_dir / "ivr"
 
 
 # Loading -----------------------------------------------------------------------------------

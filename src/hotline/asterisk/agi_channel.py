@@ -46,6 +46,10 @@ class AgiChannel:
         self.closed = False
         self._transport = transport
         self._pending: asyncio.Future[Reply] | None = None
+        self._loop = asyncio.get_running_loop()
+        # One deadline timer per channel, not one per command (see `_arm`).
+        self._deadline = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @property
     def script(self) -> str:
@@ -66,12 +70,14 @@ class AgiChannel:
         self.hung_up = True
 
     def _connection_lost(self) -> None:
+        self._disarm()
         self.closed = True
         self.hung_up = True
         if self._pending is not None and not self._pending.done():
             self._pending.set_exception(AgiHangup("the AGI connection closed"))
 
     def _fail(self, reason: str) -> None:
+        self._disarm()
         if self._pending is not None and not self._pending.done():
             self._pending.set_exception(AgiProtocolFailure(reason))
 
@@ -85,13 +91,13 @@ class AgiChannel:
         if self.closed or (on_channel and self.hung_up):
             raise AgiHangup(f"{verb}: the caller has hung up")
         payload = encode_command(verb, args)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = self._loop.create_future()
         self._pending = future
         self._transport.write(payload)
         limit = self.command_timeout if reply_within is None else reply_within
+        self._arm(limit)
         try:
-            async with asyncio.timeout(limit):
-                reply = await future
+            reply = await future
         except TimeoutError:
             self._transport.close()
             raise AgiProtocolFailure(f"{verb}: no reply within {limit:g} s") from None
@@ -107,6 +113,33 @@ class AgiChannel:
         if reply.result == "-1":
             await self._after_minus_one(verb, reply, on_channel)
         return reply
+
+    def _arm(self, limit: float) -> None:
+        """Every wait for a reply is bounded: the pending command's deadline is `limit` from
+        now. One timer per channel serves every command (the mechanism asyncio.timeout uses,
+        without a Timeout object, a timer and a task cancellation per command: FastAGI
+        sessions are 10-30 quick commands). The timer fires at the earliest deadline it was
+        armed for; if the pending command's deadline is later, it re-arms for it."""
+        self._deadline = deadline = self._loop.time() + limit
+        if self._watchdog is None or self._watchdog.when() > deadline:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        fired, self._watchdog = self._watchdog, None
+        future = self._pending
+        if future is None or future.done() or fired is None:
+            return
+        if self._deadline <= fired.when():
+            future.set_exception(TimeoutError())
+        else:
+            self._watchdog = self._loop.call_at(self._deadline, self._expire)
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def _after_minus_one(self, verb: str, reply: Reply, on_channel: bool) -> None:
         """`result=-1` is what a hang-up gives the pending command (agi-session-caller-hangup:

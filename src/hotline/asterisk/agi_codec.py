@@ -115,6 +115,18 @@ _REPLY_200 = re.compile(
     r"^200 result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$"
 )
 _ENV_LINE = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$")
+_ENV_BLOCK = re.compile(r"^(agi_[a-z0-9_]+): ?(.*)$", re.MULTILINE)
+# Replies repeat (`200 result=0`, `200 result=1`…): parsed once, shared (Reply is frozen).
+_REPLY_CACHE: dict[bytes, Reply | Provisional] = {}
+_CACHED_LINE = 64  # bytes: longer lines carry call data (variable values) and are not kept
+_CACHE_SIZE = 512
+
+
+def _environment(env: dict[str, str]) -> Environment:
+    args = tuple(env[k] for k in sorted(
+        (k for k in env if k.startswith("agi_arg_") and k[8:].isdigit()),
+        key=lambda k: int(k[8:])))
+    return Environment(env, args)
 
 
 def parse_reply_line(line: str) -> Reply | Provisional:
@@ -166,6 +178,8 @@ class AgiServerCodec:
             self._buffer.clear()
         events: list[Event] = []
         start = 0
+        if self._env is not None and not self._env_bytes:
+            start = self._whole_environment(data, events)
         while (end := data.find(b"\n", start)) >= 0:
             event = self._line(data[start:end])
             start = end + 1
@@ -196,9 +210,28 @@ class AgiServerCodec:
             return [ProtocolError("connection closed before the end of the AGI environment")]
         return [Closed()]
 
+    def _whole_environment(self, data: bytes, events: list[Event]) -> int:
+        """Fast path: a whole, well-formed environment block at the start of `data` (how
+        Asterisk sends it) is parsed with one regex call. Returns where the block ended (0 when
+        it is incomplete or anything looks unusual: the line-by-line path then decides)."""
+        end = data.find(b"\n\n")
+        if end <= 0 or end + 2 > self.environment_limit or b"\r" in data[:end]:
+            return 0
+        text = data[:end].decode("utf-8", "replace")
+        pairs = _ENV_BLOCK.findall(text)
+        if len(pairs) != text.count("\n") + 1:
+            return 0
+        env = dict(pairs)
+        self._env, self._env_bytes = None, end + 2
+        events.append(_environment(env))
+        return end + 2
+
     def _line(self, raw: bytes) -> Event | None:
         if len(raw) > self.line_limit:
             return ProtocolError(f"line longer than {self.line_limit} bytes")
+        cached = _REPLY_CACHE.get(raw)
+        if cached is not None and self._env is None and self._usage is None:
+            return cached
         text = raw.decode("utf-8", "replace").rstrip("\r")
         if self._env is not None:
             return self._environment_line(text, len(raw) + 1)
@@ -213,9 +246,12 @@ class AgiServerCodec:
         if not text:
             return None  # tolerate a stray empty line between replies
         try:
-            return parse_reply_line(text)
+            reply = parse_reply_line(text)
         except AgiProtocolError as exc:
             return ProtocolError(str(exc))
+        if len(raw) <= _CACHED_LINE and len(_REPLY_CACHE) < _CACHE_SIZE:
+            _REPLY_CACHE[raw] = reply  # frozen, so safe to share between sessions
+        return reply
 
     def _environment_line(self, text: str, size: int) -> Event | None:
         assert self._env is not None
@@ -226,10 +262,7 @@ class AgiServerCodec:
             if not self._env:
                 return ProtocolError("empty AGI environment")
             env, self._env = self._env, None
-            args = tuple(env[k] for k in sorted(
-                (k for k in env if k.startswith("agi_arg_") and k[8:].isdigit()),
-                key=lambda k: int(k[8:])))
-            return Environment(env, args)
+            return _environment(env)
         match = _ENV_LINE.match(text)
         if match is None:
             return ProtocolError(f"not an AGI environment line: {text[:80]!r}")

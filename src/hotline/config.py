@@ -34,6 +34,9 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from hotline.queue.settings import QueueConfig
+from hotline.tickets.settings import TicketsConfig
+
 DEFAULT_CONFIG_FILE = "hotline.toml"
 ENV_PREFIX = "HOTLINE_"
 # Variables with our prefix that are not settings.
@@ -264,6 +267,7 @@ class Settings(_Section):
     def database_url(self) -> str:
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'hotline.db'}"
 
+    tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"

@@ -6,14 +6,14 @@ API for the other features (stable; keyword arguments as shown):
 - `create_ticket(db, NewTicket(...), actor)` → `Created(ticket, created)`: idempotent by
   `NewTicket.idempotency_key` (a retried submission returns the same ticket, `created=False`).
   The agent desk files tickets from a call with `call_ids=[call.id]` and `channel=PHONE`.
-- `act(db, ticket, Action.X, actor, **params)` is the one entry point for every step; the named
-  functions below (`accept`, `dispatch`, …) are thin wrappers with typed parameters.
+- `act(db, ticket, Action.X, actor, **params)` is the one entry point for every step (the
+  parameters of each are listed in steps.py).
 - Follow-up (回访, the dialer of hotline.followup): a ticket enters `follow_up` by `approve`
   (审核通过; `enter_follow_up` is the same step). Two ways to react:
   * `on_follow_up(hook)`: `await hook(db, ticket)` runs INSIDE the transaction that moves the
     ticket to follow_up (before commit), so a job row added there is atomic with the change;
   * or poll: `tickets_awaiting_follow_up(db)` lists tickets in follow_up (restart-safe).
-  The bus also gets `{"type": "follow_up", ...}` on topic "tickets" (http layer, notifier.py).
+  The HTTP layer also publishes `{"type": "follow_up", ...}` on the bus topic "tickets".
 - `record_follow_up_result(db, ticket_id, satisfaction, solved, actor="dialer")`: stores the
   survey answers (TicketSurvey row) and closes the ticket (办结), or — when the citizen is
   dissatisfied and `[tickets] reopen_on_dissatisfied` is true (the default) — reopens it to the
@@ -25,62 +25,57 @@ status), StaleTicket 409 (version changed), NotAllowed 403, TicketNotFound 404, 
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
-from hotline.db.models import Role, Ticket, TicketChannel, User
-from hotline.tickets.workflow import Action
+from hotline.db.base import utcnow
+from hotline.db.models import (
+    Call,
+    HotlineLine,
+    Region,
+    Ticket,
+    TicketCall,
+    TicketChannel,
+    TicketEvent,
+    TicketStatus,
+)
+from hotline.tickets import steps
+from hotline.tickets.models import SurveySatisfaction as Satisfaction
+from hotline.tickets.numbers import next_ticket_number
+from hotline.tickets.queries import get_ticket, visible
+from hotline.tickets.steps import (
+    REJECT_REASONS,
+    TRANSFER_TARGETS,
+    Actor,
+    ActorLike,
+    FollowUpHook,
+    Options,
+    as_actor,
+    on_follow_up,
+)
+from hotline.tickets.workflow import (
+    Action,
+    StaleTicket,
+    TicketNotFound,
+    WorkflowError,
+    check_step,
+)
 
-DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+__all__ = [
+    "REJECT_REASONS", "TRANSFER_TARGETS", "Action", "Actor", "ActorLike", "Created",
+    "FollowUpHook", "NewTicket", "Options", "Satisfaction", "act", "create_ticket",
+    "enter_follow_up", "get_ticket", "on_follow_up", "record_follow_up_result",
+    "tickets_awaiting_follow_up",
+]
 
-# 不予受理 reasons, from the 2017 policy (云政办发〔2017〕137号, 三(二) 不予受理范围).
-REJECT_REASONS: dict[str, str] = {
-    "emergency": "涉及人身、财产安全，应通过110/119/120/122等紧急渠道求助",
-    "legal_process": "民事纠纷或已进入诉讼、仲裁、行政复议、信访复查复核等法定程序",
-    "outside_government": "涉及党群、人大、政协、法院、检察院、军队和武警职能",
-    "secret_or_privacy": "涉及国家秘密、商业秘密或个人隐私",
-}
-
-# 转办 targets besides another prefecture's 12345 (given as its line code "12345-53xx").
-TRANSFER_TARGETS: dict[str, str] = {
-    "96128": "96128 政务服务热线（省级）",
-    "12315": "12315 市场监管热线",
-    "12331": "12331 食品药品监管热线",
-}
-
-
-class Satisfaction(enum.StrEnum):
-    SATISFIED = "satisfied"  # 满意
-    BASICALLY = "basically"  # 基本满意
-    DISSATISFIED = "dissatisfied"  # 不满意
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who takes a step: a user, or a system part ("dialer", "ivr", "web", "deadlines")."""
-
-    name: str
-    user_id: int | None = None
-    role: Role | None = None  # None: a system actor
-    department_id: int | None = None
-    region_code: str | None = None
-
-    @classmethod
-    def of(cls, user: User) -> Actor:
-        return cls(user.username, user.id, user.role, user.department_id, user.region_code)
-
-    @classmethod
-    def system(cls, name: str) -> Actor:
-        return cls(name)
-
-
-ActorLike = Actor | User | str
+EMERGENCY_SERVICES = frozenset({"110", "119", "120", "122"})
 
 
 @dataclass(frozen=True)
@@ -105,47 +100,95 @@ class Created:
     created: bool  # False: the idempotency key found an existing ticket
 
 
-@dataclass(frozen=True)
-class Options:
-    """What the workflow needs from the configuration (`[tickets]`, config.TicketsConfig)."""
-
-    zone: ZoneInfo = DEFAULT_ZONE
-    reopen_on_dissatisfied: bool = True
-    deadline_days: dict[str, int] = field(default_factory=dict)
-    default_deadline_days: int = 5
-    sign_within_days: int = 1
-
-
-FollowUpHook = Callable[[AsyncSession, Ticket], Awaitable[None]]
-_follow_up_hooks: list[FollowUpHook] = []
-
-
-def on_follow_up(hook: FollowUpHook) -> Callable[[], None]:
-    """Run `hook(db, ticket)` in the transaction of every step that enters follow_up;
-    returns a function that removes the hook."""
-    _follow_up_hooks.append(hook)
-    return lambda: _follow_up_hooks.remove(hook)
+async def _by_key(db: AsyncSession, key: str) -> Ticket | None:
+    return await db.scalar(select(Ticket).where(Ticket.idempotency_key == key))
 
 
 async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "system", *,
                         options: Options | None = None, now: datetime | None = None) -> Created:
     """File a ticket (status draft) with its number, linked calls, and a `create` event."""
-    raise NotImplementedError
+    who = as_actor(actor)
+    options = options or Options()
+    now = now or utcnow()
+    if new.idempotency_key:
+        existing = await _by_key(db, new.idempotency_key)
+        if existing is not None:
+            return Created(existing, False)
+    if await db.get(Region, new.region_code) is None:
+        raise WorkflowError(f"地区代码 {new.region_code} 不存在", field="region_code")
+    if new.emergency_service is not None and new.emergency_service not in EMERGENCY_SERVICES:
+        raise WorkflowError("紧急服务只能是 110/119/120/122", field="emergency_service")
+    line_id = None
+    if new.line_code:
+        line_id = await db.scalar(select(HotlineLine.id).where(HotlineLine.code == new.line_code))
+        if line_id is None:
+            raise WorkflowError(f"热线 {new.line_code} 不存在", field="line_code")
+    call_ids = sorted(set(new.call_ids))
+    if call_ids:
+        found = set((await db.scalars(select(Call.id).where(Call.id.in_(call_ids)))).all())
+        if missing := [c for c in call_ids if c not in found]:
+            raise WorkflowError(f"来电 {missing[0]} 不存在", field="call_ids")
+    ticket = Ticket(
+        number=await next_ticket_number(db, new.region_code, now, options.zone),
+        channel=new.channel, category=new.category, topic=new.topic,
+        region_code=new.region_code, line_id=line_id, status=TicketStatus.DRAFT,
+        title=new.title, content=new.content, citizen_name=new.citizen_name,
+        contact_number=new.contact_number, created_by_id=who.user_id,
+        idempotency_key=new.idempotency_key or None, created_at=now, updated_at=now,
+        emergency_service=new.emergency_service,
+    )
+    db.add(ticket)
+    try:
+        await db.flush()
+        db.add_all(TicketCall(ticket_id=ticket.id, call_id=c) for c in call_ids)
+        note = f"{new.channel.value} 渠道登记" + (
+            f"；紧急求助，应转 {new.emergency_service}" if new.emergency_service else "")
+        db.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=who.user_id, actor=who.name,
+                           action="create", to_status=TicketStatus.DRAFT, note=note))
+        await db.commit()
+    except IntegrityError:
+        # A concurrent submission with the same key won the race: hand back its ticket.
+        await db.rollback()
+        if new.idempotency_key and (existing := await _by_key(db, new.idempotency_key)):
+            return Created(existing, False)
+        raise
+    return Created(ticket, True)
 
 
-async def get_ticket(db: AsyncSession, ref: int | str) -> Ticket:
-    """By id or by number; TicketNotFound otherwise."""
-    raise NotImplementedError
-
-
-async def act(db: AsyncSession, ref: int | str, action: Action, actor: ActorLike, *,
+async def act(db: AsyncSession, ref: int | str, action: Action | str, actor: ActorLike, *,
               note: str = "", expected_version: int | None = None,
               options: Options | None = None, now: datetime | None = None,
               **params: Any) -> Ticket:
-    """Take one workflow step. Parameters per action: reject(reason), dispatch(department_id
-    optional: by rules), transfer(target), request_extension(days), decide_extension(grant),
-    redispatch(department_id optional), follow_up(satisfaction, solved), merge(into)."""
-    raise NotImplementedError
+    """Take one workflow step (parameters per action: steps.py). Returns the ticket after it."""
+    who = as_actor(actor)
+    options = options or Options()
+    now = now or utcnow()
+    try:
+        action = Action(action)
+    except ValueError:
+        raise WorkflowError(f"未知操作 {action!r}", field="action") from None
+    ticket = await get_ticket(db, ref)
+    if not visible(ticket, who):
+        raise TicketNotFound("工单不存在或不在您的权限范围内")
+    if expected_version is not None and ticket.version != expected_version:
+        raise StaleTicket("工单已被他人修改，请刷新后重试", field="version")
+    step = check_step(action, ticket.status, who.role)
+    before = ticket.status
+    context = steps.StepContext(db, ticket, who, note.strip(), options, now, params)
+    outcome = await steps.run(action, context)
+    ticket.status = outcome.status or step.target or before
+    ticket.updated_at = now  # always an UPDATE: the version moves, concurrent steps conflict
+    db.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=who.user_id, actor=who.name,
+                       action=action.value, from_status=before, to_status=ticket.status,
+                       note=outcome.note))
+    if ticket.status == TicketStatus.FOLLOW_UP and before != TicketStatus.FOLLOW_UP:
+        await steps.run_follow_up_hooks(db, ticket)
+    try:
+        await db.commit()
+    except StaleDataError:
+        await db.rollback()
+        raise StaleTicket("工单已被他人修改，请刷新后重试", field="version") from None
+    return ticket
 
 
 async def enter_follow_up(db: AsyncSession, ref: int | str, actor: ActorLike,
@@ -164,4 +207,6 @@ async def record_follow_up_result(db: AsyncSession, ticket_id: int | str,
 
 async def tickets_awaiting_follow_up(db: AsyncSession) -> list[Ticket]:
     """Every ticket in follow_up, oldest first (for a dialer that polls)."""
-    raise NotImplementedError
+    statement = select(Ticket).where(Ticket.status == TicketStatus.FOLLOW_UP) \
+        .order_by(Ticket.updated_at, Ticket.id)
+    return list((await db.scalars(statement)).all())

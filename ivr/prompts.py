@@ -12,6 +12,9 @@ What the call flows use:
 - `say_number_sounds(value)`: the sounds that speak a ticket number digit by digit
   (`"5301-20261125-0007"`) or a quantity as a Mandarin numeral (`12` → 十二, `205` → 二百零五);
 - `ticket_status_sound(status)`: the sound that says a `TicketStatus`.
+
+`build(out_dir)` makes the files (`hotline.ivr.prompt_build`: espeak-ng voice `cmn`, then sox to
+8 kHz mono 16-bit PCM), leaving alone any file an operator replaced.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ import csv
 import functools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DEFAULT_PROMPTS", "PromptError", "Prompts", "default_prompts", "greeting_for",
-    "say_number_sounds", "sound_name", "ticket_status_sound",
+    "DEFAULT_PROMPTS", "PromptError", "Prompts", "build",
+    "default_prompts", "greeting_for", "say_number_sounds", "sound_name", "ticket_status_sound",
 ]
 
 DEFAULT_PROMPTS = Path(__file__).with_name("data") / "prompts-zh.toml"
@@ -249,3 +252,11 @@ def _below_10000(value: int, *, leading: bool) -> list[str]:
         else:
             words += [DIGITS[digit], UNITS[unit]]
     return words
+
+
+
+async def build(out_dir: Path, only: Iterable[str] | None = None, **options: Any) -> Any:
+    """Make the sound files: see `hotline.ivr.prompt_build.build` (returns its `BuildReport`)."""
+    from hotline.ivr import prompt_build
+
+    return await prompt_build.build(out_dir, only, **options)

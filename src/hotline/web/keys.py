@@ -10,6 +10,7 @@ from hotline.asterisk.fastagi import FastAgiServer
 from hotline.bus import Bus
 from hotline.config import Settings
 from hotline.db.engine import SessionMaker
+from hotline.recordings.services import RecordingStore
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -17,3 +18,4 @@ DB = web.AppKey("db", SessionMaker)
 AMI = web.AppKey("ami", AmiNodes)
 FASTAGI = web.AppKey("fastagi", FastAgiServer)
 BUS = web.AppKey("bus", Bus)
+RECORDINGS = web.AppKey("recordings", RecordingStore)

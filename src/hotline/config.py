@@ -171,6 +171,10 @@ class WebConfig(_Section):
 class FastAgiConfig(_Section):
     bind: BindAddress = Field(default_factory=lambda: parse_bind("127.0.0.1:4573"))
     max_sessions: int = Field(default=2000, ge=1, le=100_000)
+    # Overload shedding (DESIGN.md §5): past either bound, new calls take the shortest path to
+    # the queue (no speech, no menu) until both are back under half. 0 turns a signal off.
+    shed_loop_lag_ms: float = Field(default=100, ge=0, le=60_000)  # the controller's loop lag
+    shed_round_trip_ms: float = Field(default=200, ge=0, le=60_000)  # Asterisk's AGI replies
 
 
 class IvrConfig(_Section):

@@ -11,6 +11,7 @@ trip.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from hotline.asterisk.agi_codec import Environment, Quoted, Reply, encode_command
@@ -44,6 +45,11 @@ class AgiChannel:
         self.command_timeout = command_timeout
         self.hung_up = False
         self.closed = False
+        # Set by the server when the session started while it was overloaded (DESIGN.md §5):
+        # the flow should take the shortest path to the queue (no speech, no menu).
+        self.shedding = False
+        # Told how long Asterisk took to answer a command that does not touch the channel.
+        self.on_round_trip: Callable[[float], None] | None = None
         self._transport = transport
         self._pending: asyncio.Future[Reply] | None = None
         self._loop = asyncio.get_running_loop()
@@ -96,6 +102,7 @@ class AgiChannel:
         self._transport.write(payload)
         limit = self.command_timeout if reply_within is None else reply_within
         self._arm(limit)
+        sent = self._loop.time()
         try:
             reply = await future
         except TimeoutError:
@@ -103,6 +110,8 @@ class AgiChannel:
             raise AgiProtocolFailure(f"{verb}: no reply within {limit:g} s") from None
         finally:
             self._pending = None
+        if self.on_round_trip is not None and not on_channel and verb != "EXEC":
+            self.on_round_trip(self._loop.time() - sent)
         if reply.code == 511:
             self.hung_up = True
             raise AgiHangup(f"{verb}: the channel is gone (511)")

@@ -5,7 +5,9 @@ the environment block (within ENV_TIMEOUT, bounded), then the flow registered fo
 name runs with an `AgiChannel`. Nothing here blocks the loop: a half-open or 1-byte-per-second
 client only costs a timer. Past `max_sessions`, a new connection is closed at once, so the
 dialplan's fallback sends that caller straight to the queue (shedding load before Asterisk's
-own knee, DESIGN.md §5).
+own knee, DESIGN.md §5). Before that hard cap, `load` (load.py) watches the event-loop lag and
+the AGI round trip; while past its bound, new sessions start with `channel.shedding` set and the
+flow takes the shortest path to the queue (no speech, no menu).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from hotline.asterisk import agi_codec
 from hotline.asterisk.agi_channel import AgiChannel, AgiHangup, AgiProtocolFailure
+from hotline.asterisk.load import Load
 from hotline.config import Bind
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,12 @@ class _Session(asyncio.Protocol):
             return
         assert self.transport is not None
         self.channel = AgiChannel(env, self.transport, self.server.command_timeout)
+        load = self.server.load
+        if load.overloaded:
+            self.channel.shedding = True
+            load.shed_sessions += 1
+        if load.round_trip_bound:
+            self.channel.on_round_trip = load.round_trip_seen
         self.flow_task = asyncio.create_task(self._run(flow), name=f"agi-{self.id}-{env.script}")
         self.server._tasks.add(self.flow_task)
         self.flow_task.add_done_callback(self.server._tasks.discard)
@@ -148,7 +157,11 @@ class FastAgiServer:
         env_timeout: float = ENV_TIMEOUT,
         command_timeout: float = COMMAND_TIMEOUT,
         hangup_grace: float = HANGUP_GRACE,
+        shed_loop_lag: float = 0.1,
+        shed_round_trip: float = 0.2,
     ) -> None:
+        """`shed_loop_lag` / `shed_round_trip`: seconds past which new sessions are shed
+        (`channel.shedding`); 0 turns that signal off."""
         self.bind = bind
         self.routes: dict[str, Flow] = {}
         for name, flow in (routes or {}).items():
@@ -164,6 +177,7 @@ class FastAgiServer:
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
+        self.load = Load(shed_loop_lag, shed_round_trip)
 
     def route(self, script: str, flow: Flow) -> None:
         # panoramisk's fast_agi crashed on plain functions; refuse them up front instead.
@@ -181,6 +195,11 @@ class FastAgiServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
+    def overloaded(self) -> bool:
+        """New sessions are being shed (DESIGN.md §5): flows should go straight to the queue."""
+        return self.load.overloaded
+
+    @property
     def active_sessions(self) -> int:
         return len(self._sessions)
 
@@ -195,9 +214,11 @@ class FastAgiServer:
             log.error("FastAGI %s", self.error)
             return
         log.info("FastAGI listening on %s", self.bind)
+        self.load.start()
 
     async def close(self, grace: float = 2.0) -> None:
         """Stop accepting, give running flows `grace` seconds, then cancel them."""
+        await self.load.close()
         if self._server is not None:
             self._server.close()
         if self._tasks:
@@ -215,4 +236,4 @@ class FastAgiServer:
     def status(self) -> dict[str, object]:
         return {"listening": self.listening, "bind": str(self.bind), "error": self.error,
                 "active_sessions": self.active_sessions, "total_sessions": self.total_sessions,
-                "refused_sessions": self.refused_sessions}
+                "refused_sessions": self.refused_sessions, **self.load.status()}

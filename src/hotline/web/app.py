@@ -53,7 +53,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
             await flows.hotline_entry(channel, context)
 
         server = FastAgiServer(settings.fastagi.bind, {"ivr": ivr},
-                               max_sessions=settings.fastagi.max_sessions)
+                               max_sessions=settings.fastagi.max_sessions,
+                               shed_loop_lag=settings.fastagi.shed_loop_lag_ms / 1000,
+                               shed_round_trip=settings.fastagi.shed_round_trip_ms / 1000)
         app[FASTAGI] = server
         await server.start()
         yield

@@ -74,7 +74,7 @@ class Event(Protocol):
     def get(self, key: str, default: str = "") -> str: ...
 
 
-def _int(value: str | None, default: int = 0) -> int:
+def as_int(value: str | None, default: int = 0) -> int:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -140,7 +140,7 @@ class Member:
                           ("calls_taken", "CallsTaken"), ("last_call", "LastCall"),
                           ("login_time", "LoginTime")):
             if get(key):
-                setattr(self, attr, _int(get(key)))
+                setattr(self, attr, as_int(get(key)))
         if get("Paused"):
             self.paused = get("Paused") not in ("0", "false")
             self.paused_reason = get("PausedReason") or "" if self.paused else ""
@@ -308,8 +308,8 @@ class QueueState:
         queue = queues.setdefault(name, LiveQueue(name))
         if kind == "QueueParams":
             queue.strategy = item.get("Strategy") or ""
-            queue.completed = _int(item.get("Completed"))
-            queue.abandoned = _int(item.get("Abandoned"))
+            queue.completed = as_int(item.get("Completed"))
+            queue.abandoned = as_int(item.get("Abandoned"))
         elif kind == "QueueMember":
             interface = item.get("Location") or item.get("Interface") or ""
             if interface:
@@ -318,9 +318,9 @@ class QueueState:
         elif item.get("Uniqueid"):
             caller = Caller(item["Uniqueid"], item.get("Channel") or "",
                             item.get("CallerIDNum") or "", item.get("CallerIDName") or "",
-                            at - timedelta(seconds=_int(item.get("Wait"))),
-                            _int(item.get("Priority")))
-            position = max(1, _int(item.get("Position"), len(queue.callers) + 1))
+                            at - timedelta(seconds=as_int(item.get("Wait"))),
+                            as_int(item.get("Priority")))
+            position = max(1, as_int(item.get("Position"), len(queue.callers) + 1))
             queue.callers.insert(min(position - 1, len(queue.callers)), caller)
 
     # -- events ------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ class QueueState:
                 return []
             caller = Caller(uniqueid, event.get("Channel"), event.get("CallerIDNum"),
                             event.get("CallerIDName"), event.at)
-            position = max(1, _int(event.get("Position"), len(queue.callers) + 1))
+            position = max(1, as_int(event.get("Position"), len(queue.callers) + 1))
             queue.callers.insert(min(position - 1, len(queue.callers)), caller)
         elif name == "QueueCallerLeave":
             if queue.remove_caller(uniqueid) is None:

@@ -1,0 +1,209 @@
+"""AMI events → live queue state (`hotline.queue.state`), persisted day counters
+(`hotline.queue.stats`), abandoned-call callback tasks, and what the wallboard sees on the bus.
+
+Subscribed to `AmiNodes` (one instance for every node). The AMI reader never waits on the
+database: writes run as tasks, those of one call in event order. Bus topics:
+- "queues": {"type": "queue.changed", node, queue: <LiveQueue.snapshot>, change: {kind,
+  uniqueid, fields}} after every change; {"type": "queues.resynced", node, queues: [...]} after
+  a resync; {"type": "queue.stats", queue, stats: <DayStats.as_dict>} after a counter changed;
+- "alerts": {"type": "alert.long_wait", …} once per caller waiting `long_wait_alert_seconds`;
+  {"type": "alert.service_level", …} when a queue's 15-s answer rate falls under the target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hotline.asterisk.ami import NodeEvent
+from hotline.bus import Bus
+from hotline.db.base import utcnow
+from hotline.db.engine import SessionMaker
+from hotline.queue import stats
+from hotline.queue.callbacks import Abandon, record_abandoned_callback
+from hotline.queue.settings import QueueConfig
+from hotline.queue.state import Change, QueueState, as_int
+
+log = logging.getLogger(__name__)
+MAX_PENDING_WRITES = 1000
+Listener = Callable[[Change], None]
+
+
+class QueueMonitor:
+    def __init__(self, db: SessionMaker, bus: Bus, config: QueueConfig, zone: ZoneInfo,
+                 *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.bus, self.config, self.zone, self.clock = db, bus, config, zone, clock
+        self.state = QueueState()
+        self.listeners: list[Listener] = []  # e.g. the virtual-hold dialer, woken on changes
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chains: dict[tuple[str, ...], asyncio.Task[None]] = {}
+        self._alerted_waits: set[tuple[str, str]] = set()
+        self._under_target: set[str] = set()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def __call__(self, event: NodeEvent) -> None:
+        for change in self.state.apply(event):
+            self._publish(change)
+            self._persist(change, event)
+            for listener in list(self.listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("queue listener failed on %s", change.kind)
+
+    def _publish(self, change: Change) -> None:
+        now = self.clock()
+        if change.queue is None:
+            node = self.state.node(change.node)
+            self.bus.publish("queues", {
+                "type": "queues.resynced" if change.kind == "resynced" else "queues.node",
+                "node": change.node, "connected": node.connected,
+                "queues": [q.snapshot(now) for _, q in sorted(node.queues.items())]})
+            return
+        queue = self.state.queue(change.node, change.queue)
+        self.bus.publish("queues", {
+            "type": "queue.changed", "node": change.node,
+            "queue": queue.snapshot(now) if queue else {"name": change.queue},
+            "change": {"kind": change.kind, "uniqueid": change.uniqueid,
+                       "fields": dict(change.fields)}})
+
+    def _persist(self, change: Change, event: NodeEvent) -> None:
+        if change.kind == "resynced":
+            waiting = {(c.uniqueid, name) for name, queue in
+                       self.state.node(change.node).queues.items() for c in queue.callers}
+            self._spawn(self._mark_lost(change.node, waiting, event.at))
+            return
+        if change.queue is None or not change.uniqueid:
+            return
+        key = stats.CallKey(change.node, change.uniqueid, change.queue)
+        hold, at, zone = as_int(event.get("HoldTime")), event.at, self.zone
+        member = event.get("Interface")
+        match change.kind:
+            case "joined":
+                self._write(key, stats.record_joined, key, event.get("CallerIDNum"), at, zone)
+            case "left":
+                self._write(key, stats.record_left, key, at)
+            case "answered":
+                self._write(key, stats.record_answered, key, hold, member, at, zone)
+            case "completed":
+                self._write(key, stats.record_completed, key, hold,
+                            as_int(event.get("TalkTime")), member, at, zone)
+            case "abandoned":
+                self._write(key, stats.record_abandoned, key, hold, at, zone)
+                if hold >= self.config.callback_after_seconds:
+                    abandon = Abandon(change.node, change.uniqueid, event.get("Linkedid"),
+                                      event.get("CallerIDNum"), change.queue, at)
+                    self._write(key, record_abandoned_callback, abandon, counts=False)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _write(self, key: stats.CallKey, function: Callable[..., Awaitable[object]],
+               *args: object, counts: bool = True) -> None:
+        """One call's writes run in event order; then the queue's counters are published."""
+        chain = (key.node, key.uniqueid, key.queue)
+        before = self._chains.get(chain)
+
+        async def run() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            async with self.db() as db:
+                await function(db, *args)
+            if counts:
+                await self.publish_stats(key.queue)
+
+        task = self._spawn(run())
+        if task is not None:
+            self._chains[chain] = task
+            task.add_done_callback(
+                lambda done: self._chains.pop(chain, None)
+                if self._chains.get(chain) is done else None)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        if len(self._tasks) >= MAX_PENDING_WRITES:
+            coroutine.close()
+            log.error("queue events: %d writes pending, dropping one", len(self._tasks))
+            return None
+        task = asyncio.ensure_future(self._logged(coroutine))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    async def _logged(coroutine: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coroutine
+        except Exception:
+            log.exception("queue events: a database write failed")
+
+    async def _mark_lost(self, node: str, waiting: set[tuple[str, str]],
+                         at: datetime) -> None:
+        async with self.db() as db:
+            if await stats.record_lost(db, node, waiting, at):
+                log.info("AMI node %s: calls gone while disconnected marked lost", node)
+
+    async def drain(self) -> None:
+        """Wait for the writes in flight (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- stats and alerts --------------------------------------------------------------------
+
+    async def today(self, queue: str | None = None) -> dict[str, stats.DayStats]:
+        async with self.db() as db:
+            return await stats.day_stats(
+                db, stats.local_day(self.clock(), self.zone), queue=queue,
+                service_level_seconds=self.config.service_level_seconds,
+                short_abandon_seconds=self.config.short_abandon_seconds)
+
+    async def publish_stats(self, queue: str) -> None:
+        day = (await self.today(queue)).get(queue)
+        if day is None:
+            return
+        self.bus.publish("queues", {"type": "queue.stats", "queue": queue,
+                                    "stats": day.as_dict()})
+        level, target = day.service_level, self.config.service_level_target
+        under = (level is not None and level < target
+                 and day.offered >= self.config.service_level_min_offered)
+        if under and queue not in self._under_target:
+            self.bus.publish("alerts", {
+                "type": "alert.service_level", "queue": queue, "service_level": level,
+                "target": target, "offered": day.offered,
+                "message": f"{queue} 今日{self.config.service_level_seconds}秒接通率 "
+                           f"{level:.0%}，低于目标 {target:.0%}"})
+        if under:
+            self._under_target.add(queue)
+        else:
+            self._under_target.discard(queue)
+
+    def check_waits(self) -> list[dict[str, Any]]:
+        """Alert once for each caller waiting `long_wait_alert_seconds` or more."""
+        now, limit, alerts = self.clock(), self.config.long_wait_alert_seconds, []
+        waiting: set[tuple[str, str]] = set()
+        for node_name, node in self.state.nodes.items():
+            for queue in node.queues.values():
+                for caller in queue.callers:
+                    key = (node_name, caller.uniqueid)
+                    waiting.add(key)
+                    if caller.wait(now) >= limit and key not in self._alerted_waits:
+                        self._alerted_waits.add(key)
+                        alerts.append({
+                            "type": "alert.long_wait", "node": node_name, "queue": queue.name,
+                            "uniqueid": caller.uniqueid, "number": caller.number,
+                            "wait": caller.wait(now),
+                            "message": f"{queue.name} 来电 {caller.number or '未知号码'} "
+                                       f"已等待 {caller.wait(now)} 秒"})
+        self._alerted_waits &= waiting
+        for alert in alerts:
+            self.bus.publish("alerts", alert)
+        return alerts
+
+    async def watch_waits(self, interval: float = 1.0) -> None:
+        """Until cancelled: the long-wait check every `interval` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            self.check_waits()

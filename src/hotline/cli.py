@@ -27,6 +27,14 @@ EXIT_CONFIG = 2
 class CommandFailed(Exception):
     """A command could not do its job; the message says why."""
 
+    exit_code = EXIT_FAILED
+
+
+class CommandUnusable(CommandFailed):
+    """The command cannot run here (a missing tool); exit status 2."""
+
+    exit_code = EXIT_CONFIG
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -82,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--defaults", action="store_true",
                         help="render lines.csv with no softphones, without the database (the "
                              "files shipped in asterisk-conf/hotline-rendered)")
+
+    prompts = commands.add_parser("prompts", help="IVR prompts").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    build = prompts.add_parser("build", help="make the prompts' WAV files (espeak-ng, sox)")
+    build.add_argument("--out", metavar="DIR", default=None,
+                       help="Asterisk sound folder (default: [prompts] dir, <data_dir>/sounds); "
+                            "files go to DIR/zh/hotline/")
+    build.add_argument("--only", metavar="NAME", nargs="+", help="only these prompts")
+    speech = commands.add_parser("speech", help="speech recognition").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    check = speech.add_parser("check", help="print what the configured model hears in a WAV")
+    check.add_argument("file", metavar="FILE.wav")
     return parser
 
 
@@ -182,6 +202,37 @@ async def _cmd_asterisk(settings: Settings, args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+async def _cmd_prompts(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from hotline.ivr.prompt_build import ToolMissing
+    from hotline.ivr.prompts import PromptError, build
+
+    try:
+        report = await build(Path(args.out) if args.out else settings.sounds_dir, args.only)
+    except ToolMissing as exc:
+        raise CommandUnusable(str(exc)) from None
+    except PromptError as exc:
+        raise CommandFailed(str(exc)) from None
+    print("\n".join(report.lines()))
+    if report.failed:
+        raise CommandFailed(f"{len(report.failed)} prompt(s) could not be made")
+
+
+async def _cmd_speech(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.ivr.speech import SpeechRecognizer
+
+    recognizer = SpeechRecognizer.from_settings(settings.speech)
+    try:
+        await recognizer.warm_up()  # loading takes seconds: not part of the recognition's time
+        result = await recognizer.recognize(args.file)
+    finally:
+        recognizer.close()
+    print(result.report())
+    if not result.ok:
+        raise CommandFailed(f"{args.file}: {result.status}: {result.detail}")
+
+
 async def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     from hotline.testing.simulate import BANNER, simulate
 
@@ -212,6 +263,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
     "user": _cmd_user,
     "asterisk": _cmd_asterisk,
     "simulate": _cmd_simulate,
+    "prompts": _cmd_prompts,
+    "speech": _cmd_speech,
 }
 
 
@@ -229,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(COMMANDS[args.command](settings, args))
     except (CommandFailed, NotMigratedError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return getattr(exc, "exit_code", EXIT_FAILED)
     except DBAPIError as exc:
         # The driver's own message (never the URL, which may hold a password).
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__

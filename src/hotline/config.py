@@ -152,6 +152,23 @@ class FollowUpConfig(_Section):
         return value
 
 
+class SpeechConfig(_Section):
+    # Folder of an unpacked vosk model (vosk-model-small-cn-0.22, …; ivr/README.md). Empty: no
+    # speech recognition (callers who speak go to an agent).
+    model: str = ""
+    # Language of the model: picks the emergency vocabulary ivr/data/speech-<language>.toml.
+    language: str = Field(default="zh", pattern=r"^[a-z]{2,3}$")
+    # Rate the model was trained at (telephone audio, 8 kHz, is resampled to it).
+    sample_rate: int = Field(default=16000, ge=8000, le=48000)
+    timeout: float = Field(default=3.0, gt=0, le=60)  # seconds per recognition
+    max_concurrent: int = Field(default=2, ge=1, le=64)  # beyond it: "busy", caller to an agent
+
+
+class PromptsConfig(_Section):
+    # Asterisk sound folder the prompts are built into (zh/hotline/…). Empty: data_dir/sounds.
+    dir: str = ""
+
+
 class WebConfig(_Section):
     bind: BindAddress = Field(default_factory=lambda: parse_bind("127.0.0.1:8080"))
     # Set true when users reach the web app over HTTPS (a TLS proxy in front).
@@ -237,6 +254,8 @@ class Settings(_Section):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
+    speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     followup: FollowUpConfig = Field(default_factory=FollowUpConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     fastagi: FastAgiConfig = Field(default_factory=FastAgiConfig)
@@ -275,6 +294,10 @@ class Settings(_Section):
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"
+
+    @property
+    def sounds_dir(self) -> Path:
+        return Path(self.prompts.dir) if self.prompts.dir else self.data_dir / "sounds"
 
     @property
     def ivr_recordings_dir(self) -> Path:
@@ -386,6 +409,11 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     recordings = settings.recordings.dir
     if recordings and not Path(recordings).is_absolute():
         recordings = str(base / recordings)
+    speech, prompts = settings.speech, settings.prompts
+    if speech.model and not Path(speech.model).is_absolute():
+        speech = speech.model_copy(update={"model": str(base / speech.model)})
+    if prompts.dir and not Path(prompts.dir).is_absolute():
+        prompts = prompts.model_copy(update={"dir": str(base / prompts.dir)})
     database = settings.database
     if database.url.startswith("sqlite") and ":memory:" not in database.url:
         database = database.model_copy(update={"url": _absolute_sqlite_url(database.url, base)})
@@ -394,6 +422,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "data_dir": data_dir,
             "recordings": settings.recordings.model_copy(update={"dir": recordings}),
             "database": database,
+            "speech": speech,
+            "prompts": prompts,
         }
     )
 

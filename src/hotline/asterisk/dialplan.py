@@ -73,10 +73,15 @@ VAR_QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"  # seconds before overflow to the de
 VAR_JOB = "HOTLINE_JOB"  # callback / follow-up job id (Originate)
 VAR_CALLERID = "HOTLINE_CALLERID"  # number shown to the citizen on outbound calls (Originate)
 VAR_SPY_TARGET = "HOTLINE_SPY_TARGET"  # endpoint to spy on, e.g. agent8001 (Originate)
+# Set by the survey flow as each answer comes: satisfied | basically_satisfied | dissatisfied,
+# and yes | no (the dialplan reports them in its HotlineSurveyResult UserEvent).
+VAR_SURVEY_SATISFACTION = "HOTLINE_SURVEY_SATISFACTION"
+VAR_SURVEY_SOLVED = "HOTLINE_SURVEY_SOLVED"
 
 CONTROLLER_VARIABLES = (
     VAR_DEST, VAR_EMERGENCY, VAR_EMERGENCY_AREA, VAR_QUEUE, VAR_PRIORITY, VAR_MAX_PENALTY,
     VAR_QUEUE_TIMEOUT, VAR_JOB, VAR_CALLERID, VAR_SPY_TARGET, VAR_LINE, VAR_REGION,
+    VAR_SURVEY_SATISFACTION, VAR_SURVEY_SOLVED,
 )
 
 # [globals] of asterisk-conf/extensions.conf that the controller's configuration must agree with.
@@ -89,7 +94,8 @@ GLOBAL_AGI = "HOTLINE_AGI"  # host:port where Asterisk reaches [fastagi] bind
 EVENT_FALLBACK = "HotlineFallback"  # the AGI failed; the call went to the queue without the IVR
 EVENT_QUEUE_RESULT = "HotlineQueueResult"  # Queue() returned without an agent (Status: …)
 EVENT_EMERGENCY_FAILED = "HotlineEmergencyFailed"  # the emergency number did not answer
-USER_EVENTS = (EVENT_FALLBACK, EVENT_QUEUE_RESULT, EVENT_EMERGENCY_FAILED)
+EVENT_SURVEY_RESULT = "HotlineSurveyResult"  # a survey call ended: Job, Satisfaction, Solved
+USER_EVENTS = (EVENT_FALLBACK, EVENT_QUEUE_RESULT, EVENT_EMERGENCY_FAILED, EVENT_SURVEY_RESULT)
 
 # Sounds ---------------------------------------------------------------------------------------
 

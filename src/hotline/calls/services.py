@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,9 +59,13 @@ async def record_call_answered(db: AsyncSession, node: str, uniqueid: str,
 
 async def record_call_end(db: AsyncSession, node: str, uniqueid: str, outcome: CallOutcome,
                           at: datetime | None = None) -> bool:
-    """Close the call once: the first end recorded wins (True when this call closed it)."""
+    """Close the call once: the first end recorded wins (True when this call closed it). A call
+    the IVR handed to 110/119/120/122 (emergency_service set) ends as EMERGENCY whatever the
+    caller's channel did next."""
+    emergency = case((Call.emergency_service.is_not(None), CallOutcome.EMERGENCY.value),
+                     else_=outcome.value)
     result = await db.execute(update(Call).where(
         Call.node == node, Call.uniqueid == uniqueid, Call.ended_at.is_(None),
-    ).values(ended_at=at or utcnow(), outcome=outcome))
+    ).values(ended_at=at or utcnow(), outcome=emergency))
     await db.commit()
     return bool(result.rowcount)

@@ -1,0 +1,211 @@
+"""What every flow shares: the context (database, bus, recognizer, configuration), the call's
+identity and state, prompt playing that survives a missing sound, and the guard that turns a
+hang-up into a closed call row instead of an exception."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from hotline.asterisk.agi_channel import AgiChannel, AgiCommandError, AgiHangup
+from hotline.bus import Bus
+from hotline.calls.services import CallStart, record_call_end, record_call_start
+from hotline.config import IvrConfig, Settings
+from hotline.db.base import utcnow
+from hotline.db.engine import SessionMaker
+from hotline.db.models import CallDirection, CallOutcome, HotlineLine, LineDid
+from hotline.ivr.hours import BusinessHours
+from hotline.ivr.menu import Menu, default_menu
+from hotline.ivr.records import CallKey
+from hotline.ivr.statement import Recognizer
+
+if TYPE_CHECKING:
+    from hotline.ivr.survey import SurveyHook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    id: int
+    code: str
+    region_code: str
+    queue: str
+
+
+@dataclass
+class FlowContext:
+    """What every flow needs; one per FastAGI server (web/app.py builds it from Settings)."""
+
+    db: SessionMaker
+    default_node: str = "pbx"
+    bus: Bus | None = None
+    recognizer: Recognizer | None = None
+    ivr: IvrConfig = field(default_factory=IvrConfig)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    recordings_dir: Path = Path("var/recordings/ivr")
+    # The flow's own bound on a recognition (the recognizer has its own, [speech] timeout).
+    recognize_within: float = 5.0
+    menu: Menu = field(default_factory=default_menu)
+    on_survey: SurveyHook | None = None  # the follow-up dialer's; None: answers are logged
+    now: Callable[[], datetime] = utcnow
+    _lines: dict[str, LineInfo] = field(default_factory=dict)
+    _dids: dict[str, str] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @classmethod
+    def from_settings(cls, db: SessionMaker, settings: Settings, **options: Any) -> FlowContext:
+        nodes = [node.name for node in settings.asterisk]
+        options.setdefault("default_node", nodes[0] if len(nodes) == 1 else "pbx")
+        return cls(db, ivr=settings.ivr, zone=settings.zone,
+                   recordings_dir=settings.ivr_recordings_dir,
+                   recognize_within=settings.speech.timeout + 1.0, **options)
+
+    @cached_property
+    def hours(self) -> BusinessHours:
+        return BusinessHours.from_config(self.ivr.hours, self.zone, self.ivr.holidays,
+                                         self.ivr.closed_dates)
+
+    async def _load_lines(self) -> None:
+        async with self.db() as db:
+            lines = (await db.scalars(select(HotlineLine))).all()
+            dids = (await db.execute(select(LineDid.did, HotlineLine.code).join(
+                HotlineLine, LineDid.line_id == HotlineLine.id))).all()
+        self._lines = {line.code: LineInfo(line.id, line.code, line.region_code, line.queue)
+                       for line in lines}
+        self._dids = {did: code for did, code in dids}
+
+    async def line(self, code: str = "", did: str = "") -> LineInfo | None:
+        """A line by its code (the AGI query's `line=`), else by the dialled number."""
+        if not self._lines:
+            await self._load_lines()
+        return self._lines.get(code) or self._lines.get(self._dids.get(did, ""))
+
+    async def queue_of(self, line_code: str) -> str | None:
+        line = await self.line(line_code)
+        return line.queue if line else None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a write that must finish even if the flow moves on (drained on shutdown)."""
+        task = asyncio.ensure_future(_logged(coroutine))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """After the FastAGI server closed: finish the writes in flight, free the recognizer."""
+        await self.drain()
+        close = getattr(self.recognizer, "close", None)
+        if close is not None:
+            close()
+
+
+async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
+    try:
+        await coroutine
+    except Exception:
+        log.exception("IVR: a background write failed")
+
+
+@dataclass(frozen=True)
+class CallIdentity(CallKey):
+    linkedid: str = ""
+
+    @classmethod
+    def of(cls, channel: AgiChannel, default_node: str) -> CallIdentity:
+        # The dialplan passes node and linkedid in the AGI URL: no extra round trip.
+        query = channel.query
+        uniqueid = channel.env.uniqueid
+        return cls(query.get("node") or default_node, uniqueid, query.get("linkedid") or uniqueid)
+
+
+@dataclass
+class CallState:
+    """One call as the flow knows it."""
+
+    call: CallIdentity
+    line: LineInfo | None
+    call_id: int | None = None
+    emergency: str | None = None
+    outcome: CallOutcome | None = None  # set by a flow that ends the call itself (a message)
+
+
+async def play(channel: AgiChannel, sound: str, escape_digits: str = "") -> str | None:
+    """Play a prompt; a missing or broken sound file is logged and skipped, never fatal."""
+    try:
+        digit, _ = await channel.stream_file(sound, escape_digits)
+    except AgiCommandError as exc:
+        log.warning("prompt %s could not be played: %s", sound, exc)
+        return None
+    return digit
+
+
+async def play_all(channel: AgiChannel, sounds: list[str], escape_digits: str = "") -> str | None:
+    for sound in sounds:
+        digit = await play(channel, sound, escape_digits)
+        if digit:
+            return digit
+    return None
+
+
+async def safely(what: str, write: Awaitable[Any]) -> Any:
+    """A database write the caller must not wait on if it fails: logged, the call goes on."""
+    try:
+        return await write
+    except Exception:
+        log.exception("IVR: %s failed; the call goes on", what)
+        return None
+
+
+async def start_call(channel: AgiChannel, ctx: FlowContext,
+                     direction: CallDirection = CallDirection.INBOUND) -> CallState:
+    call = CallIdentity.of(channel, ctx.default_node)
+    env = channel.env
+    line = await safely("line lookup", ctx.line(channel.query.get("line", ""),
+                                                env.get("dnid") or env.get("extension")))
+    state = CallState(call, line)
+
+    async def write() -> int:
+        async with ctx.db() as db:
+            return await record_call_start(db, CallStart(
+                node=call.node, uniqueid=call.uniqueid, linkedid=call.linkedid,
+                caller_number=env.caller_number, line_code=line.code if line else None,
+                region_code=channel.query.get("region") or None, direction=direction))
+
+    state.call_id = await safely("recording the call", write())
+    return state
+
+
+async def end_call(ctx: FlowContext, state: CallState, outcome: CallOutcome) -> None:
+    async def write() -> None:
+        async with ctx.db() as db:
+            await record_call_end(db, state.call.node, state.call.uniqueid, outcome)
+
+    await safely("closing the call", write())
+
+
+async def run_guarded(channel: AgiChannel, ctx: FlowContext, state: CallState,
+                      body: Callable[[], Awaitable[None]]) -> None:
+    """Run a flow's body; a hang-up closes the call row and ends the flow quietly."""
+    try:
+        await body()
+    except AgiHangup:
+        log.info("IVR: %s hung up (%s/%s)", channel.env.caller_number, state.call.node,
+                 state.call.uniqueid)
+        await end_call(ctx, state, state.outcome or CallOutcome.IVR_ONLY)
+        return
+    if state.outcome is not None:
+        await end_call(ctx, state, state.outcome)

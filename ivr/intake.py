@@ -1,0 +1,126 @@
+"""The inbound call: greeting, notice, then the one-level menu or a few spoken words.
+
+    answer → greeting (line's) → out of hours? → message.py
+           → notice ─┬─ key ─────────────────────────────┐
+           → menu ───┤                                   ▼
+           → say-matter + RECORD FILE ≤ 8 s (beep, s=) ─ key → the menu's route
+                     └─ words → recognizer ─ emergency → transfer.py (110/119/120/122)
+                                            └─ anything else → agent, transcript kept
+    no key and no words → agent; a wrong key → "invalid" + the menu once more; twice → agent.
+
+Every key ends every prompt (menu.KEYS), so a caller who knows the menu never waits for it.
+STREAM FILE with escape digits, RECORD FILE and WAIT FOR DIGIT replies are as in
+agi-session-normal (`200 result=<ascii> endpos=…`, `200 result=0 (timeout) endpos=…`,
+`200 result=0`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hotline.asterisk.agi_channel import AgiChannel
+from hotline.ivr.context import CallState, FlowContext, play, play_all, safely
+from hotline.ivr.menu import KEYS, Route
+from hotline.ivr.message import leave_message
+from hotline.ivr.progress import ticket_progress
+from hotline.ivr.prompts import greeting_for, sound_name
+from hotline.ivr.records import note_call
+from hotline.ivr.statement import Heard, hear, record, recording_path
+from hotline.ivr.transfer import to_emergency, to_queue
+
+log = logging.getLogger(__name__)
+
+MAX_INVALID = 2  # a wrong key this many times → an agent
+
+
+async def intake(channel: AgiChannel, ctx: FlowContext, state: CallState) -> None:
+    await channel.answer()
+    await play_all(channel, greeting_for(state.line.code if state.line else "96128"))
+    if not ctx.hours.is_open(ctx.now()):
+        await leave_message(channel, ctx, state)
+        return
+    digit = await play(channel, sound_name("notice"), KEYS)
+    digit = digit or await play(channel, sound_name("menu"), KEYS)
+    if digit is None:
+        digit = await play(channel, sound_name("say-matter"), KEYS)
+    if digit is None:
+        digit, heard = await _statement(channel, ctx, state)
+        if heard is not None:
+            await _after_statement(channel, ctx, state, heard)
+            return
+    await _menu(channel, ctx, state, digit)
+
+
+async def _statement(channel: AgiChannel, ctx: FlowContext,
+                     state: CallState) -> tuple[str | None, Heard | None]:
+    """RECORD FILE ≤ record_max_seconds with silence detection; a key ends it (menu choice)."""
+    path = recording_path(ctx.recordings_dir, ctx.zone, state.call.node, state.call.uniqueid,
+                          "statement", ctx.now())
+    digit, wav = await record(channel, path, max_seconds=ctx.ivr.record_max_seconds,
+                              silence_seconds=ctx.ivr.silence_seconds, escape_digits=KEYS)
+    if wav is None:
+        return digit, None
+    return None, await hear(ctx.recognizer, wav, ctx.recognize_within)
+
+
+async def _after_statement(channel: AgiChannel, ctx: FlowContext, state: CallState,
+                           heard: Heard) -> None:
+    if heard.is_emergency:
+        assert heard.emergency_service is not None
+        await to_emergency(channel, ctx, state, heard.emergency_service, heard.text)
+        return
+    # Not an emergency, or the recognizer could not say: an agent, with what was understood.
+    log.info("statement on %s/%s: %s %r", state.call.node, state.call.uniqueid, heard.status,
+             heard.text)
+    await to_agent(channel, ctx, state, ctx.menu.agent, choice="speech", transcript=heard.text)
+
+
+async def _menu(channel: AgiChannel, ctx: FlowContext, state: CallState,
+                digit: str | None) -> None:
+    invalid = 0
+    while True:
+        if digit is None:
+            await to_agent(channel, ctx, state, ctx.menu.agent, choice="none")
+            return
+        route = ctx.menu.route(digit)
+        if route is not None:
+            break
+        invalid += 1
+        log.info("menu on %s/%s: invalid key %r (%d)", state.call.node, state.call.uniqueid,
+                 digit, invalid)
+        if invalid >= MAX_INVALID:
+            await to_agent(channel, ctx, state, ctx.menu.agent, choice="invalid")
+            return
+        await play(channel, sound_name("invalid"))
+        digit = await play(channel, sound_name("menu"), KEYS)
+        if digit is None:
+            digit = await channel.wait_for_digit(ctx.ivr.menu_timeout_seconds * 1000)
+    if route.action == "progress":
+        await _note(ctx, state, ivr_choice=route.choice)
+        await ticket_progress(channel, ctx, state)
+        await to_agent(channel, ctx, state, ctx.menu.agent, choice=route.choice, note=False)
+        return
+    await to_agent(channel, ctx, state, route, choice=route.choice)
+
+
+async def to_agent(channel: AgiChannel, ctx: FlowContext, state: CallState, route: Route, *,
+                   choice: str, transcript: str | None = None, note: bool = True) -> None:
+    """Store what was learned, set the queue variables, then say so (the variables come first:
+    a caller who hangs up during the prompt leaves nothing half-done)."""
+    if note:
+        fields: dict[str, str] = {"ivr_choice": choice}
+        if route.category:
+            fields["category"] = route.category
+        if transcript:
+            fields["transcript"] = transcript
+        await _note(ctx, state, **fields)
+    await to_queue(channel, state, route)
+    await play(channel, sound_name("transfer-agent"))
+
+
+async def _note(ctx: FlowContext, state: CallState, **fields: str) -> None:
+    async def write() -> None:
+        async with ctx.db() as db:
+            await note_call(db, state.call, **fields)
+
+    await safely("storing the menu choice", write())

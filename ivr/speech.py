@@ -79,6 +79,15 @@ class Recognition:
     def ok(self) -> bool:
         return self.status is Status.OK
 
+    def report(self) -> str:
+        """What `hotline speech check` prints."""
+        lines = [f"status: {self.status}" + (f" ({self.detail})" if self.detail else ""),
+                 f"text: {self.text}",
+                 f"emergency words: {' '.join(self.matched_words) or '-'}",
+                 f"emergency service: {self.emergency_service or '-'}",
+                 f"audio: {self.duration_s:.2f} s, recognized in {self.elapsed_s:.2f} s"]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -260,6 +269,15 @@ class SpeechRecognizer:
             self._loading = loop.run_in_executor(None, load_model, self.model_path)
         # Shielded: a caller's timeout does not stop the load the next caller will use.
         return await asyncio.shield(self._loading)
+
+    async def warm_up(self) -> bool:
+        """Load the model now (at start-up) rather than on the first call; False if unusable
+        (already logged)."""
+        try:
+            await self.load()
+        except SpeechUnavailable:
+            return False
+        return True
 
     async def recognize(self, wav_path: str | Path) -> Recognition:
         started = time.monotonic()

@@ -198,12 +198,32 @@ def _load(path: str) -> Any:
 
 # Recognition -------------------------------------------------------------------------------------
 
+class _Bound:
+    """How many recognitions run; never more than `limit` (thread-safe)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self.running >= self.limit:
+                return False
+            self.running += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.running -= 1
+
+
 @dataclass
 class _Slot:
     """One running recognition: holds its place in the bound until its last thread is done
     (a pass that outlives its timeout still occupies a thread, and still counts)."""
 
-    semaphore: threading.BoundedSemaphore
+    bound: _Bound
     holders: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -217,7 +237,7 @@ class _Slot:
             self.holders -= 1
             last = self.holders == 0
         if last:
-            self.semaphore.release()
+            self.bound.release()
 
 
 def _decode(recognizer: Any, pcm: bytes) -> str:
@@ -241,7 +261,7 @@ class SpeechRecognizer:
         if classify is None and language == "zh":
             from hotline.ivr.emergency import classify
         self._classify = classify
-        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._bound = _Bound(max_concurrent)
         # Two passes per recognition run side by side.
         self._pool = ThreadPoolExecutor(max_concurrent * 2, thread_name_prefix="speech")
         self._loading: asyncio.Future[Any] | None = None
@@ -253,8 +273,14 @@ class SpeechRecognizer:
                    sample_rate=speech.sample_rate, timeout=speech.timeout,
                    max_concurrent=speech.max_concurrent)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    @property
+    def running(self) -> int:
+        """Recognitions holding a place (including passes still running after a timeout)."""
+        return self._bound.running
+
+    def close(self, wait: bool = False) -> None:
+        """Stop the threads (`wait`: block until running passes end; call it in a thread)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -281,10 +307,10 @@ class SpeechRecognizer:
 
     async def recognize(self, wav_path: str | Path) -> Recognition:
         started = time.monotonic()
-        if not self._slots.acquire(blocking=False):
+        if not self._bound.try_acquire():
             log.warning("speech %s: %d recognitions running; busy", wav_path, self.max_concurrent)
             return Recognition(Status.BUSY, detail="all recognizers busy")
-        slot = _Slot(self._slots)
+        slot = _Slot(self._bound)
         try:
             result = await self._recognize(Path(wav_path), slot)
         except SpeechUnavailable as exc:

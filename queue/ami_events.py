@@ -74,8 +74,13 @@ class QueueMonitor:
 
     def _persist(self, change: Change, event: NodeEvent) -> None:
         if change.kind == "resynced":
-            waiting = {(c.uniqueid, name) for name, queue in
-                       self.state.node(change.node).queues.items() for c in queue.callers}
+            waiting = set()
+            for name, queue in self.state.node(change.node).queues.items():
+                for caller in queue.callers:  # joined while we were not listening: offered
+                    waiting.add((caller.uniqueid, name))
+                    key = stats.CallKey(change.node, caller.uniqueid, name)
+                    self._write(key, stats.record_joined, key, caller.number, caller.joined_at,
+                                self.zone)
             self._spawn(self._mark_lost(change.node, waiting, event.at))
             return
         if change.queue is None or not change.uniqueid:

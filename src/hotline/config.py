@@ -261,6 +261,7 @@ class Settings(_Section):
     fastagi: FastAgiConfig = Field(default_factory=FastAgiConfig)
     asterisk: list[AsteriskNodeConfig] = Field(default_factory=list)
     ivr: IvrConfig = Field(default_factory=IvrConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @field_validator("time_zone")
     @classmethod

@@ -20,6 +20,7 @@ from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
 from hotline.ivr import flows
 from hotline.ivr.flows import FlowContext
+from hotline.queue import http as queue_http
 from hotline.recordings import background as recordings
 from hotline.web import api, health, http
 from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, SETTINGS
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
     health.setup(app)
     http.setup(app)
     api.setup(app)
+    queue_http.setup(app)  # after the `ami` context; before agents/, which reads QUEUES
     recordings.setup(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)
     return app

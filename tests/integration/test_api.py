@@ -426,7 +426,7 @@ async def test_openapi_documents_every_api_route(client):
 
     # POST bodies are named components that exist and describe the fields the API takes.
     posts = [(path, ops["post"]) for path, ops in paths.items() if "post" in ops]
-    assert {p for p, _ in posts} == {"/api/departments", "/api/users"}
+    assert {"/api/departments", "/api/users"} <= {p for p, _ in posts}  # + other features
     for path, op in posts:
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         assert "$ref" in schema, path

@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from hotline.bus import Bus
 from hotline.db.models import Department, Ticket, TicketStatus
@@ -96,9 +97,10 @@ class Late:
 
 
 def _current_assignment() -> Select:  # type: ignore[type-arg]
-    latest = (select(TicketAssignment.id).where(TicketAssignment.ticket_id == Ticket.id)
-              .order_by(TicketAssignment.id.desc()).limit(1).scalar_subquery())
-    return (select(Ticket, TicketAssignment, Department.name)
+    other = aliased(TicketAssignment)
+    latest = (select(func.max(other.id)).where(other.ticket_id == Ticket.id)
+              .correlate(Ticket).scalar_subquery())
+    return (select(Ticket, TicketAssignment, Department.name).select_from(Ticket)
             .outerjoin(TicketAssignment, TicketAssignment.id == latest)
             .outerjoin(Department, Department.id == Ticket.department_id))
 

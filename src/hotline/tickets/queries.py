@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from hotline.db.models import Call, Department, Role, Ticket, TicketCall, TicketEvent, TicketStatus
 from hotline.regions import scope_prefix, within
@@ -41,12 +42,14 @@ def visible(ticket: Ticket, actor: Actor) -> bool:
 
 
 def visible_ids(actor: Actor) -> Select[Any]:
-    """The ids of the tickets `actor` may see, as a subquery-ready select."""
-    statement = select(Ticket.id)
+    """The ids of the tickets `actor` may see, as a subquery-ready select (on an alias, so it
+    never correlates with an outer query on tickets)."""
+    seen = aliased(Ticket)
+    statement = select(seen.id)
     if actor.role is not None and actor.region_code is not None:
-        statement = statement.where(Ticket.region_code.startswith(scope_prefix(actor.region_code)))
+        statement = statement.where(seen.region_code.startswith(scope_prefix(actor.region_code)))
     if actor.role == Role.HANDLER:
-        statement = statement.where(Ticket.department_id == actor.department_id)
+        statement = statement.where(seen.department_id == actor.department_id)
     return statement
 
 

@@ -18,8 +18,10 @@ from hotline.config import Settings
 from hotline.db import registry  # noqa: F401 - every feature's tables mapped before use
 from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
+from hotline.followup import background as followup
 from hotline.ivr import flows
 from hotline.ivr.flows import FlowContext
+from hotline.tickets import http as tickets_http
 from hotline.queue import http as queue_http
 from hotline.recordings import background as recordings
 from hotline.web import api, health, http
@@ -79,8 +81,10 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
     app.on_shutdown.append(close_bus)
     health.setup(app)
     http.setup(app)
+    tickets_http.setup(app)  # ticket API and pages, the 督办 deadline scan
     api.setup(app)
     queue_http.setup(app)  # after the `ami` context; before agents/, which reads QUEUES
     recordings.setup(app)
+    followup.setup(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)
     return app

@@ -1,0 +1,183 @@
+"""The ticket JSON API end to end on SQLite and PostgreSQL: other channels (web, SMS, …) with the
+emergency classifier, idempotent submission, workflow steps over HTTP (409 on a wrong step),
+handler visibility, 督办 list, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import func, select
+from tickets_support import KUNMING, seed
+
+from hotline.db.models import Ticket
+from hotline.web.keys import BUS, DB
+
+from conftest import logged_in
+
+WATER_CUT = {"channel": "web", "region_code": KUNMING, "category": "投诉", "topic": "供水",
+             "title": "小区停水", "content": "我们小区已经停水三天了，一直没人处理。",
+             "contact_number": "13800000000"}
+
+
+async def post(client: Any, url: str, body: Any, token: str) -> Any:
+    return await client.post(url, json=body, headers={"X-CSRF-Token": token})
+
+
+async def expect(response: Any, status: int) -> Any:
+    assert response.status == status, (response.status, await response.text())
+    assert response.content_type == "application/json"
+    return await response.json()
+
+
+async def ticket_count(client: Any) -> int:
+    async with client.app[DB]() as db:
+        return await db.scalar(select(func.count()).select_from(Ticket))
+
+
+async def test_web_submission_is_filed_once_per_key(client):
+    token = await logged_in(client, "web-gateway", "agent", region_code=KUNMING)
+    body = {**WATER_CUT, "idempotency_key": "web-form-0001"}
+    first = await expect(await post(client, "/api/tickets", body, token), 201)
+    assert (first["status"], first["channel"], first["created"]) == ("draft", "web", True)
+    assert first["number"].startswith("5301-") and first["emergency_service"] is None
+    again = await expect(await post(client, "/api/tickets", body, token), 200)
+    assert (again["number"], again["created"]) == (first["number"], False)
+    assert await ticket_count(client) == 1
+
+
+async def test_concurrent_posts_with_one_key_make_one_ticket(client):
+    token = await logged_in(client, "web-gateway", "agent")
+    body = {**WATER_CUT, "channel": "wechat", "idempotency_key": "wechat-msg-77"}
+    responses = await asyncio.gather(*(post(client, "/api/tickets", body, token)
+                                       for _ in range(2)))
+    bodies = [await r.json() for r in responses]
+    assert sorted(r.status for r in responses) == [200, 201], bodies
+    assert bodies[0]["number"] == bodies[1]["number"]
+    assert await ticket_count(client) == 1
+
+
+async def test_an_emergency_text_alerts_supervisors_at_once(client):
+    token = await logged_in(client, "sms-gateway", "agent")
+    alerts = client.app[BUS].subscribe(["alerts"])
+    body = {**WATER_CUT, "channel": "sms", "title": "救命",
+            "content": "我家楼下着火了，火很大，快来人！"}
+    created = await expect(await post(client, "/api/tickets", body, token), 201)
+    assert created["emergency_service"] == "119"
+    topic, event = await asyncio.wait_for(alerts.get(), 5)
+    assert topic == "alerts"
+    assert event["type"] == "emergency" and event["channel"] == "sms"
+    assert (event["service"], event["number"]) == ("119", created["number"])
+    # An ordinary matter raises no alert.
+    await expect(await post(client, "/api/tickets", WATER_CUT, token), 201)
+    assert alerts._queue.empty()
+    alerts.close()
+
+
+async def test_bad_submissions_get_clear_errors(client):
+    token = await logged_in(client, "web-gateway", "agent")
+    cases = [
+        ({**WATER_CUT, "channel": "phone"}, "channel"),  # calls are filed at the desk
+        ({**WATER_CUT, "region_code": "110000"}, "region_code"),  # not Yunnan
+        ({k: v for k, v in WATER_CUT.items() if k != "title"}, "title"),
+        ({**WATER_CUT, "content": ""}, "content"),
+        ({**WATER_CUT, "contact_number": "call me"}, "contact_number"),
+        ({**WATER_CUT, "idempotency_key": "bad key!"}, "idempotency_key"),
+        ({**WATER_CUT, "surprise": 1}, "surprise"),
+        ({**WATER_CUT, "region_code": "539900"}, "region_code"),  # well-formed, unknown
+    ]
+    for body, field in cases:
+        error = await expect(await post(client, "/api/tickets", body, token), 400)
+        assert error["field"] == field and error["error"], (field, error)
+    response = await client.post("/api/tickets", data="not json",
+                                 headers={"X-CSRF-Token": token, "Content-Type": "text/plain"})
+    assert response.status == 415
+    assert await ticket_count(client) == 0
+    handler_refused = await client.get("/api/tickets?status=nonsense")
+    assert (await expect(handler_refused, 400))["field"] == "status"
+
+
+async def test_steps_over_http_and_refusals(client):
+    s = await seed(client.app[DB])
+    token = await logged_in(client, "agent1", "agent", region_code=KUNMING)
+    number = (await expect(await post(client, "/api/tickets", WATER_CUT, token), 201))["number"]
+    url = f"/api/tickets/{number}/actions"
+    wrong = await expect(await post(client, url, {"action": "sign"}, token), 403)
+    assert "签收" in wrong["error"]
+    conflict = await expect(await post(client, url, {"action": "reply", "note": "x"}, token), 403)
+    assert conflict["error"]
+    accepted = await expect(await post(client, url, {"action": "accept", "version": 1}, token),
+                            200)
+    assert (accepted["status"], accepted["version"]) == ("accepted", 2)
+    stale = await expect(await post(client, url, {"action": "dispatch", "version": 1}, token), 409)
+    assert stale["field"] == "version"
+    again = await expect(await post(client, url, {"action": "accept"}, token), 409)
+    assert "已受理" in again["error"]
+    await expect(await post(client, url, {"action": "fly"}, token), 400)
+    await expect(await post(client, url, {"action": "reject", "reason": "emergency"}, token), 409)
+    dispatched = await expect(await post(client, url, {"action": "dispatch"}, token), 200)
+    assert dispatched["department_id"] == s.water.id
+    await expect(await post(client, "/api/tickets/5301-20000101-9999/actions",
+                            {"action": "accept"}, token), 404)
+
+    detail = await expect(await client.get(f"/api/tickets/{number}"), 200)
+    assert [e["action"] for e in detail["events"]] == ["create", "accept", "dispatch"]
+    assert detail["assignments"][0]["department_id"] == s.water.id
+    assert "merge" in detail["actions"] and "sign" not in detail["actions"]
+
+
+async def test_a_handler_sees_only_their_departments_tickets(client):
+    s = await seed(client.app[DB])
+    token = await logged_in(client, "agent1", "agent", region_code=KUNMING)
+    numbers = []
+    for topic in ("供水", "物业"):  # → 水务局 (rule), 住建局 (the region's default)
+        number = (await expect(await post(client, "/api/tickets", {**WATER_CUT, "topic": topic},
+                                          token), 201))["number"]
+        for action in ("accept", "dispatch"):
+            await expect(await post(client, f"/api/tickets/{number}/actions",
+                                    {"action": action}, token), 200)
+        numbers.append(number)
+    water, housing = numbers
+
+    token = await logged_in(client, "water1", "handler", region_code=KUNMING,
+                            department_id=s.water.id)
+    assert [t["number"] for t in await expect(await client.get("/api/tickets"), 200)] == [water]
+    await expect(await client.get(f"/api/tickets/{housing}"), 404)
+    await expect(await post(client, f"/api/tickets/{housing}/actions", {"action": "sign"},
+                            token), 404)
+    signed = await expect(await post(client, f"/api/tickets/{water}/actions",
+                                     {"action": "sign"}, token), 200)
+    assert signed["status"] == "in_progress"
+
+    portal = await client.get("/portal")
+    assert portal.status == 200
+    text = await portal.text()
+    assert water in text and housing not in text
+    assert (await client.get(f"/portal/tickets/{housing}")).status == 404
+    assert (await client.get("/tickets")).status == 403  # the hotline's pages are not theirs
+    await expect(await client.get("/api/ranking"), 403)
+
+
+async def test_overdue_list_and_openapi(client):
+    await seed(client.app[DB])
+    token = await logged_in(client, "boss", "supervisor")
+    number = (await expect(await post(client, "/api/tickets", WATER_CUT, token), 201))["number"]
+    await expect(await post(client, f"/api/tickets/{number}/actions", {"action": "accept"},
+                            token), 200)
+    async with client.app[DB]() as db:  # a deadline already past
+        ticket = await db.scalar(select(Ticket).where(Ticket.number == number))
+        ticket.due_at = ticket.created_at
+        await db.commit()
+    late = await expect(await client.get("/api/tickets/overdue"), 200)
+    assert [(x["number"], x["kind"]) for x in late] == [(number, "reply")]
+
+    document = await expect(await client.get("/api/openapi.json"), 200)
+    for path, method in [("/api/tickets", "post"), ("/api/tickets", "get"),
+                         ("/api/tickets/{number}", "get"),
+                         ("/api/tickets/{number}/actions", "post"),
+                         ("/api/tickets/overdue", "get"), ("/api/ranking", "get")]:
+        assert method in document["paths"][path], (path, method)
+    body = document["paths"]["/api/tickets"]["post"]["requestBody"]["content"]
+    schema = document["components"]["schemas"][
+        body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"channel", "region_code", "title", "content"} <= set(schema["required"])

@@ -65,8 +65,10 @@ def test_greetings_per_line() -> None:
 def test_every_ticket_status_and_dialplan_sound_has_a_prompt() -> None:
     for status in TicketStatus:
         assert ticket_status_sound(status) == f"hotline/ticket-status-{status.value}"
-    for sound in HOTLINE_SOUNDS:
-        assert sound_name(sound.removeprefix("hotline/")) == sound
+    for sound, text in HOTLINE_SOUNDS.items():
+        name = sound.removeprefix("hotline/")
+        assert sound_name(name) == sound
+        assert default_prompts().text(name) == text  # the dialplan's list says the same
 
 
 def test_unknown_names_are_refused() -> None:

@@ -56,7 +56,8 @@ async def _file(ctx: FlowContext, state: CallState, wav: Path) -> bool:
             await note_call(db, state.call, ivr_choice="message")
         async with ctx.db() as db:
             ticket = await file_draft(db, state.call, DraftTicket(
-                kind="message", title="非工作时间留言", content=f"留言录音: {wav}"), ctx.zone)
+                kind="message", title="非工作时间留言", content=f"留言录音: {wav}"), ctx.zone,
+                ctx.now())
         async with ctx.db() as db:
             await owe_callback(db, state.call, ticket, state.line.queue if state.line else "",
                                note=f"留言工单 {ticket.number}")

@@ -72,4 +72,4 @@ async def _mark_emergency(ctx: FlowContext, state: CallState, service: str,
         title=f"紧急情况已转{service}{SERVICE_NAMES[service]}",
         content=f"来电陈述（语音识别）：{transcript}" if transcript else "来电陈述：（无识别文本）")
     async with ctx.db() as db:
-        await file_draft(db, state.call, draft, ctx.zone)
+        await file_draft(db, state.call, draft, ctx.zone, ctx.now())

@@ -32,11 +32,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(finaliser.run(), name="recordings-sweep"),
              asyncio.create_task(retention.run(db, store, settings.recordings.retention_days),
                                  name="recordings-purge")]
-    recognize = (default_recognizer(settings)
-                 if settings.recordings.transcribe_concurrency else None)
+    concurrency = settings.recordings.transcribe_concurrency
+    recognize = default_recognizer(settings, concurrency) if concurrency else None
     if recognize is not None:
-        transcriber = Transcriber(db, store, recognize,
-                                  concurrency=settings.recordings.transcribe_concurrency)
+        transcriber = Transcriber(db, store, recognize, concurrency=concurrency)
         tasks.append(asyncio.create_task(transcriber.run(), name="recordings-transcribe"))
     yield
     for task in tasks:

@@ -25,6 +25,7 @@ from hotline.recordings.services import RecordingStore
 
 log = logging.getLogger(__name__)
 Recognize = Callable[[Path], str | Awaitable[str]]
+CALL_TIMEOUT = 600.0  # seconds to recognise one recording
 
 
 @dataclass
@@ -83,15 +84,23 @@ class Transcriber:
             await asyncio.sleep(self.every)
 
 
-def default_recognizer(settings: Any) -> Recognize | None:
-    """hotline.ivr.speech's recognizer when the IVR's speech model is configured, else None."""
-    try:
-        from hotline.ivr import speech  # type: ignore[attr-defined]
-    except ImportError:
+def default_recognizer(settings: Any, concurrency: int) -> Recognize | None:
+    """hotline.ivr.speech's vosk recognizer on the `[speech]` model, or None without a model.
+    Its own IVR deadline (seconds, for a caller's short statement) is lifted: a whole call
+    takes longer to recognise, and nobody waits on the line for it."""
+    if not getattr(getattr(settings, "speech", None), "model", ""):
         return None
-    try:
-        recognizer = speech.SpeechRecognizer.from_settings(settings)
-    except Exception as exc:
-        log.warning("recordings: no speech recognizer, transcription off (%s)", exc)
-        return None
-    return recognizer.recognize if recognizer is not None else None
+    from hotline.ivr.speech import SpeechRecognizer
+
+    speech = settings.speech
+    recognizer = SpeechRecognizer(speech.model, language=speech.language,
+                                  sample_rate=speech.sample_rate, timeout=CALL_TIMEOUT,
+                                  max_concurrent=max(1, concurrency))
+
+    async def recognize(path: Path) -> str:
+        heard = await recognizer.recognize(path)
+        if not heard.ok:
+            raise RuntimeError(f"{heard.status}: {heard.detail}")
+        return heard.text
+
+    return recognize

@@ -172,6 +172,30 @@ def make_settings(tmp_path: Path, database_url: str, **env: str) -> Settings:
     return load_settings(config, environ=environ)
 
 
+def standin_settings(tmp_path: Path, database_url: str, ami_port: int, **env: str) -> Settings:
+    """Settings with one Asterisk node, `pbx1`, at an AMI stand-in on loopback."""
+    config = tmp_path / "hotline-ami.toml"
+    config.write_text(f'[[asterisk]]\nname = "pbx1"\nhost = "127.0.0.1"\nport = {ami_port}\n'
+                      'username = "hotline"\n', encoding="utf-8")
+    return load_settings(config, environ={
+        "HOTLINE_DATA_DIR": str(tmp_path / "var"), "HOTLINE_DATABASE_URL": database_url,
+        "HOTLINE_WEB_BIND": f"127.0.0.1:{free_port()}",
+        "HOTLINE_FASTAGI_BIND": f"127.0.0.1:{free_port()}",
+        "HOTLINE_ASTERISK_PBX1_SECRET": "hotline-secret", **env})
+
+
+def hotline_standin(**options: Any) -> Any:
+    """An AMI stand-in whose queues are the hotline's (hl-96128, hl-12345-5301, no members) and
+    whose dialplan has the contexts the agents' actions use (dialplans/hotline.conf)."""
+    from hotline.asterisk import dialplan
+    from hotline.testing.ami_server import CAPTURE_CONTEXTS, AmiStandin
+    from hotline.testing.ami_state import AsteriskState, Queue
+
+    queues = {name: Queue(name) for name in ("hl-96128", "hl-12345-5301")}
+    return AmiStandin(state=AsteriskState(queues), auth_failure_delay=0.05,
+                      contexts=CAPTURE_CONTEXTS | set(dialplan.CONTEXTS), **options)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return make_settings(tmp_path, db_url)

@@ -230,6 +230,18 @@ class IvrConfig(_Section):
 _NODE_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
 
 
+class AgentsConfig(_Section):
+    """Agent desk and wallboard (hotline.agents)."""
+
+    # After a call the agent stays in 话后处理 (paused in the queues) this long, then is ready.
+    wrap_up_seconds: int = Field(default=15, ge=0, le=3600)
+    # Websockets: events queued per client before a slow one is cut off (close code 4008),
+    # how long one send may wait for a client that does not read, heartbeat interval.
+    ws_queue_size: int = Field(default=256, ge=4, le=100_000)
+    ws_send_timeout: float = Field(default=5.0, gt=0, le=120)
+    ws_heartbeat: float = Field(default=20.0, gt=0, le=600)
+
+
 class AsteriskNodeConfig(_Section):
     name: str = Field(pattern=_NODE_NAME)
     host: str = Field(default="127.0.0.1", min_length=1)
@@ -292,6 +304,7 @@ class Settings(_Section):
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'hotline.db'}"
 
     tickets: TicketsConfig = Field(default_factory=TicketsConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hotline.agents import http as agents_http
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
     http.setup(app)
     tickets_http.setup(app)  # ticket API and pages, the 督办 deadline scan
     api.setup(app)
+    agents_http.setup(app)  # after the `ami` context: its own cleanup context follows it
     queue_http.setup(app)  # after the `ami` context; before agents/, which reads QUEUES
     recordings.setup(app)
     followup.setup(app)

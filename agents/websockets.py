@@ -1,0 +1,107 @@
+"""Websocket plumbing shared by the desk and the wallboard.
+
+- Auth: the routes are ordinary GET routes behind the access middleware (session cookie and
+  role, like any page); the Origin must be the app's own or a trusted one (the middleware's
+  rule), and must be present: browsers always send it, so a missing one is not a browser of ours.
+- Fan-out: each socket has its own bounded subscription on the bus (`[agents] ws_queue_size`).
+  Publishers never wait. A client that stops reading fills its TCP buffers, then its send
+  waits; past `ws_send_timeout`, or once its subscription overflowed, it is closed with code
+  4008 (CLOSE_TOO_SLOW: reconnect and reload the state); the others never notice.
+- Heartbeat: aiohttp's ping/pong every `ws_heartbeat` seconds; a peer that does not answer is
+  closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from hotline.bus import Subscription
+from hotline.web.keys import BUS, SETTINGS
+from hotline.web.middleware import _same_origin  # the middleware's own rule, not a copy
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 4008  # application range (4000-4999): fell behind, reconnect and reload
+CLOSE_SHUTDOWN = 1001  # going away: the server stops
+
+
+def check_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin is None or not _same_origin(request, origin):
+        raise web.HTTPForbidden(reason="cross-origin websocket refused")
+
+
+async def serve(request: web.Request, topics: Iterable[str],
+                first: list[dict[str, Any]]) -> web.WebSocketResponse:
+    """Send `first` (the current state), then every event on `topics`, until either side
+    closes. The subscription starts before `first` is sent, so no event falls between them
+    (one may come twice: events carry absolute state, a repeat is harmless)."""
+    check_origin(request)
+    config = request.app[SETTINGS].agents
+    ws = web.WebSocketResponse(heartbeat=config.ws_heartbeat, max_msg_size=4096,
+                               timeout=config.ws_send_timeout, compress=False)
+    subscription = request.app[BUS].subscribe(topics, maxsize=config.ws_queue_size)
+    closing = asyncio.Event()
+    try:
+        await ws.prepare(request)
+        forwarder = asyncio.create_task(
+            _forward(request, ws, subscription, first, config.ws_send_timeout, closing))
+        try:
+            async for _message in ws:  # nothing the client says matters; this sees its close
+                pass
+        finally:
+            if not closing.is_set():  # else the forwarder is closing it: bounded, let it end
+                forwarder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forwarder
+    finally:
+        subscription.close()
+    return ws
+
+
+async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription: Subscription,
+                   first: list[dict[str, Any]], send_timeout: float,
+                   closing: asyncio.Event) -> None:
+    code = CLOSE_SHUTDOWN
+    try:
+        for event in first:
+            await _send(ws, event, send_timeout)
+        while (item := await subscription.get()) is not None:
+            topic, event = item
+            await _send(ws, {**event, "topic": topic}, send_timeout)
+        if subscription.overflowed:
+            code = CLOSE_TOO_SLOW
+    except TimeoutError:
+        code = CLOSE_TOO_SLOW
+    except (ConnectionError, RuntimeError):
+        return  # the socket is already gone
+    subscription.close()
+    closing.set()
+    if code == CLOSE_TOO_SLOW:
+        log.warning("websocket %s for %s: client too slow, closed", request.path,
+                    request.remote)
+    await _close(request, ws, code, send_timeout)
+
+
+async def _send(ws: web.WebSocketResponse, event: dict[str, Any], within: float) -> None:
+    async with asyncio.timeout(within):
+        await ws.send_json(event)
+
+
+async def _close(request: web.Request, ws: web.WebSocketResponse, code: int,
+                 grace: float) -> None:
+    """Queue the close frame behind what the client has not read yet (no drain), wait a while
+    for its reply, then let go of the connection whatever the client does."""
+    with contextlib.suppress(Exception):
+        await ws.close(code=code, drain=False)
+    transport = request.transport
+    if transport is not None and transport.get_write_buffer_size() > 0:
+        await asyncio.sleep(grace)
+        if transport.get_write_buffer_size() > 0:
+            transport.abort()  # never read: nothing more to hold memory for

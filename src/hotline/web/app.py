@@ -10,7 +10,6 @@ from pathlib import Path
 from aiohttp import web
 
 from hotline.agents import http as agents_http
-from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
 from hotline.bus import Bus
@@ -26,7 +25,7 @@ from hotline.tickets import http as tickets_http
 from hotline.queue import http as queue_http
 from hotline.recordings import background as recordings
 from hotline.web import api, health, http
-from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, SETTINGS
+from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, IVR, SETTINGS
 from hotline.web.middleware import MIDDLEWARES
 
 STATIC = Path(__file__).with_name("static")
@@ -50,13 +49,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
             await engine.dispose()
 
     async def fastagi(app: web.Application) -> AsyncIterator[None]:
-        nodes = [node.name for node in settings.asterisk]
-        context = FlowContext(app[DB], default_node=nodes[0] if len(nodes) == 1 else "pbx")
-
-        async def ivr(channel: AgiChannel) -> None:
-            await flows.hotline_entry(channel, context)
-
-        server = FastAgiServer(settings.fastagi.bind, {"ivr": ivr},
+        # The follow-up dialer sets app[IVR].on_survey in a cleanup context started after this.
+        context = FlowContext.from_settings(app[DB], settings, bus=app[BUS],
+                                            recognizer=flows.recognizer_for(settings))
+        app[IVR] = context
+        server = FastAgiServer(settings.fastagi.bind, flows.routes(context),
                                max_sessions=settings.fastagi.max_sessions,
                                shed_loop_lag=settings.fastagi.shed_loop_lag_ms / 1000,
                                shed_round_trip=settings.fastagi.shed_round_trip_ms / 1000)
@@ -64,6 +61,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
         await server.start()
         yield
         await server.close()
+        await context.close()
 
     async def ami(app: web.Application) -> AsyncIterator[None]:
         nodes = AmiNodes(settings.asterisk)

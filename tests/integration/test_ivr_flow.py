@@ -167,3 +167,20 @@ async def test_line_from_the_dialled_number_when_the_query_has_none(db, tmp_path
     assert run.variables == TO_QUEUE and run.played[0] == GREETING
     assert (await call_row(db, run.uniqueid)).region_code == "530100"
 
+
+
+async def test_the_app_serves_the_ivr_routes(client):
+    """The real app's FastAGI server runs these flows, with the context the follow-up dialer
+    finds at app[IVR]."""
+    from hotline.testing.agi_client import AgiSession
+    from hotline.web.keys import DB, FASTAGI, IVR
+
+    server, ctx = client.app[FASTAGI], client.app[IVR]
+    assert {"ivr", "callback", "survey"} <= set(server.routes)
+    assert ctx.on_survey is not None  # the follow-up dialer registered its receiver
+    session = AgiSession(Caller(keys=["1"]), script="ivr?line=12345-5301&node=pbx1",
+                         uniqueid="1795607777.1", channel="PJSIP/trunk-00000009",
+                         port=server.port)
+    result = await session.run(limit=30)
+    assert result.variables == TO_QUEUE
+    assert (await call_row(client.app[DB], "1795607777.1")).category == "政策咨询"

@@ -41,11 +41,6 @@ def scaled(count: int) -> int:
     return count * SCALE
 
 
-def caller_number(number: int) -> str:
-    """The caller number `Simulation` gives call `number` (unique: 7919 is prime to 10^8)."""
-    return f"138{(number * 7919 + 1234567) % 10**8:08d}"
-
-
 class _SlowReader:
     """Asterisk takes time over a command (a prompt plays for seconds): each command line is
     read `delay` seconds late, so calls overlap and a fault lands in the middle of flows."""
@@ -109,28 +104,28 @@ CALL_HEADERS = ["fault", "placed", "reached flow", "routed", "fell back", "rows"
 
 
 async def check_calls(fault: str, db_url: str, sessions: list[TracedSession]) -> CallCheck:
+    """Calls are matched on their uniqueid (the row's key with the node)."""
     engine = create_engine(db_url)
     try:
         async with session_maker(engine)() as db:
             rows = Counter(dict((await db.execute(
-                select(Call.caller_number, func.count()).group_by(Call.caller_number))).all()))
+                select(Call.uniqueid, func.count()).group_by(Call.uniqueid))).all()))
     finally:
         await engine.dispose()
     check = CallCheck(fault, placed=len(sessions), in_db=sum(rows.values()))
     placed = set()
     for session in sessions:
-        number = session.caller.number
-        placed.add(number)
+        placed.add(session.uniqueid)
         if session.result.commands:
             check.reached += 1
-            if rows[number] == 0:
-                check.lost.append(number)
+            if rows[session.uniqueid] == 0:
+                check.lost.append(session.uniqueid)
         else:
             check.fell_back += 1
         if "HOTLINE_DEST" in session.result.variables:
             check.routed += 1
-    check.duplicated = [n for n, count in rows.items() if count > 1]
-    check.unknown = [n for n in rows if n not in placed]
+    check.duplicated = [u for u, count in rows.items() if count > 1]
+    check.unknown = [u for u in rows if u not in placed]
     print_table(CALL_HEADERS, [check.row()])
     return check
 

@@ -1,0 +1,51 @@
+"""The recording path is one scheme on both sides: the dialplan's [hotline-record] line
+(dialplans/hotline.conf), evaluated here the way Asterisk expands it, names the same file as
+hotline.recordings.paths for the same node, linkedid, moment and time zone."""
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hotline.recordings import paths
+
+DIALPLAN = Path(__file__).resolve().parents[2] / "dialplans" / "hotline.conf"
+ZONE = "Asia/Shanghai"
+
+
+def dialplan_recording(root, node, linkedid, epoch):
+    line = next(line for line in DIALPLAN.read_text().splitlines()
+                if "Set(__HOTLINE_RECORDING=" in line)
+    value = line.split("Set(__HOTLINE_RECORDING=", 1)[1].rsplit(")", 1)[0]
+
+    def strftime(match):
+        assert (match["epoch"], match["zone"]) == ("${EPOCH}", "${HOTLINE_TIMEZONE}")
+        return datetime.fromtimestamp(epoch, ZoneInfo(ZONE)).strftime(match["format"])
+
+    value = re.sub(r"\$\{STRFTIME\((?P<epoch>\$\{EPOCH\}),(?P<zone>\$\{HOTLINE_TIMEZONE\}),"
+                   r"(?P<format>[^)]*)\)\}", strftime, value)
+    for name, replacement in {"${HOTLINE_RECORDINGS}": root, "${HOTLINE_NODE}": node,
+                              "${CHANNEL(linkedid)}": linkedid}.items():
+        value = value.replace(name, replacement)
+    assert "$" not in value, value
+    return value
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 11, 25, 3, 0, tzinfo=UTC),  # 11:00 in Shanghai
+    datetime(2026, 12, 31, 16, 30, tzinfo=UTC),  # 00:30 on 1 January in Shanghai
+    datetime(2026, 2, 28, 15, 59, 59, tzinfo=UTC),  # the last second of February
+])
+def test_the_dialplan_and_the_controller_name_the_same_file(moment):
+    root, node, linkedid = "/var/spool/asterisk/recordings", "pbx1", "1795606851.0"
+    expected = f"{root}/{paths.relative_path(node, linkedid, moment, ZoneInfo(ZONE))}"
+    assert dialplan_recording(root, node, linkedid, moment.timestamp()) == expected
+
+
+def test_names_that_could_leave_the_folder_are_refused():
+    with pytest.raises(paths.BadRecordingPath):
+        paths.file_name("pbx1", "../../etc/passwd")
+    with pytest.raises(paths.BadRecordingPath):
+        paths.file_name("PBX/1", "1795606851.0")

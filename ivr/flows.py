@@ -49,9 +49,12 @@ Flow = Callable[[AgiChannel], Awaitable[None]]
 
 
 async def hotline_ivr(channel: AgiChannel, ctx: FlowContext) -> None:
-    from hotline.ivr.intake import intake
+    from hotline.ivr.intake import intake, requeue
 
     state = await start_call(channel, ctx)
+    if "withdrawn" in channel.query:  # taken out of the queue (QueueWithdrawCaller): back in
+        await run_guarded(channel, ctx, state, lambda: requeue(channel, ctx, state))
+        return
     await run_guarded(channel, ctx, state, lambda: intake(channel, ctx, state))
 
 

@@ -51,6 +51,15 @@ async def intake(channel: AgiChannel, ctx: FlowContext, state: CallState) -> Non
     await _menu(channel, ctx, state, digit)
 
 
+async def requeue(channel: AgiChannel, ctx: FlowContext, state: CallState) -> None:
+    """A caller the controller took out of a queue (`withdrawn=<info>` in the AGI URL, see
+    dialplans/README.md) has been through the menu already: straight back to the line's queue,
+    unless a feature that withdrew them decides otherwise before this runs."""
+    log.info("call %s/%s withdrawn from its queue (%s): back to the queue", state.call.node,
+             state.call.uniqueid, channel.query.get("withdrawn", ""))
+    await to_queue(channel, state, ctx.menu.agent)
+
+
 async def _statement(channel: AgiChannel, ctx: FlowContext,
                      state: CallState) -> tuple[str | None, Heard | None]:
     """RECORD FILE ≤ record_max_seconds with silence detection; a key ends it (menu choice)."""

@@ -184,3 +184,21 @@ async def test_the_app_serves_the_ivr_routes(client):
     result = await session.run(limit=30)
     assert result.variables == TO_QUEUE
     assert (await call_row(client.app[DB], "1795607777.1")).category == "政策咨询"
+
+
+async def test_a_withdrawn_caller_goes_back_to_the_queue_without_the_menu(db, tmp_path):
+    run = await run_call(context(db, tmp_path), Caller(keys=["1"]),
+                         query="line=12345-5301&node=pbx1&withdrawn=vh-7")
+    assert run.escaped == [] and run.played == [] and run.variables == TO_QUEUE
+
+
+async def test_an_answered_callback_gets_the_greeting_then_an_agent(db, tmp_path):
+    run = await run_call(context(db, tmp_path), Caller(), route="callback",
+                         query="job=17&line=12345-5301&region=530100&node=pbx1")
+    assert run.escaped == []
+    assert run.played == [GREETING, "hotline/transfer-agent"]
+    # the Originate set no HOTLINE_QUEUE: the line's queue (the dialplan sets the priority)
+    assert run.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_DEST": "queue"}
+    from hotline.db.models import CallDirection
+
+    assert (await call_row(db, run.uniqueid)).direction == CallDirection.OUTBOUND

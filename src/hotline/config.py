@@ -206,7 +206,6 @@ class IvrConfig(_Section):
     silence_seconds: int = Field(default=2, ge=1, le=10)  # RECORD FILE s=: stop after silence
     message_max_seconds: int = Field(default=60, ge=10, le=300)  # out-of-hours message
     menu_timeout_seconds: int = Field(default=5, ge=1, le=30)  # wait for a key after the menu
-    recognize_timeout_seconds: float = Field(default=6.0, gt=0, le=60)  # then: to an agent
     # Where RECORD FILE writes statements and messages: a folder on the Asterisk host that the
     # controller reads too (shared storage). Empty: <recordings dir>/ivr.
     statement_dir: str = ""

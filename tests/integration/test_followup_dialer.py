@@ -24,6 +24,7 @@ from hotline.followup.models import AttemptStatus, FollowUpJob, JobStatus
 from hotline.followup.services import Policy
 from hotline.ivr.survey import SurveyAnswers
 from hotline.testing.ami_server import CAPTURE_CONTEXTS, AmiStandin
+from hotline.tickets.models import TicketSurvey
 
 from conftest import logged_in
 
@@ -137,7 +138,10 @@ async def test_calls_within_hours_and_the_answers_go_onto_the_ticket(db):
         assert await rig.dialer.tick() == 0
     async with db() as session:
         ticket = await session.get(Ticket, ticket_id)
-        assert ticket.status == TicketStatus.CLOSED
+        survey = await session.scalar(select(TicketSurvey).where(
+            TicketSurvey.ticket_id == ticket_id))
+    assert ticket.status == TicketStatus.CLOSED  # 办结
+    assert (survey.satisfaction, survey.solved) == ("basically", True)
     assert len(rig.originates()) == 1
 
 
@@ -253,3 +257,33 @@ async def test_the_manual_list_for_supervisors(client):
     assert await (await client.get("/api/followups/manual")).json() == []
     await logged_in(client, "a1", "agent")
     assert (await client.get("/api/followups/manual")).status == 403
+
+
+async def test_the_dialplans_survey_report_also_finishes_the_job(db):
+    """[hotline-survey]'s `h` extension sends UserEvent HotlineSurveyResult (dialplans/README.md;
+    its AMI form is assumed, not captured): the answers count even if the survey's FastAGI ran
+    on another controller; a second report of the same job changes nothing."""
+    from hotline.asterisk.ami_codec import AmiMessage
+
+    ticket_id, job_id = await follow_up_ticket(db)
+    async with AmiStandin(contexts=SURVEY_CONTEXTS) as standin, \
+            Rig(db, standin, Clock(MORNING)) as rig:
+        assert await rig.dialer.tick() == 1
+        attempt = await rig.until_attempt(job_id, 1, AttemptStatus.ANSWERED)
+        report = AmiMessage([
+            ("Event", "UserEvent"), ("Privilege", "user,all"),
+            ("Channel", "Local/13800138000@hotline-outbound-00000001;1"),
+            ("Uniqueid", attempt.channel_id), ("Linkedid", attempt.channel_id),
+            ("UserEvent", "HotlineSurveyResult"), ("Job", str(job_id)),
+            ("Satisfaction", "dissatisfied"), ("Solved", "no")])
+        standin.emit(report)
+        job = await rig.until_job(job_id, JobStatus.DONE)
+        standin.emit(report)
+        await rig.dialer.tick()
+    assert (job.satisfaction, job.solved) == ("dissatisfied", False)
+    async with db() as session:
+        surveys = (await session.execute(select(
+            TicketSurvey.satisfaction, TicketSurvey.solved, TicketSurvey.actor).where(
+            TicketSurvey.ticket_id == ticket_id))).all()
+    assert [tuple(s) for s in surveys] == [("dissatisfied", False, "dialer")] and job.note == ""
+    assert len(rig.originates()) == 1

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,7 @@ class Dialer:
         self._calls: dict[str, asyncio.Task[None]] = {}  # channel id → its attempt's task
         self._hung_up: dict[str, asyncio.Event] = {}  # channel id → set on its Hangup
         self._answers: dict[int, asyncio.Event] = {}  # job id → set when answers are stored
+        self._reports: set[asyncio.Task[None]] = set()
 
     # events from outside -----------------------------------------------------------------------
     def wake(self) -> None:
@@ -73,6 +75,15 @@ class Dialer:
             uniqueid = event.get("Uniqueid")
             if uniqueid.startswith(services.CHANNEL_PREFIX):
                 self._hung_up.setdefault(uniqueid, asyncio.Event()).set()
+        elif event.name == "UserEvent" and event.get("UserEvent") == dp.EVENT_SURVEY_RESULT:
+            # The dialplan's own report of the answers (h of [hotline-survey]): they reach
+            # the dialer even when the survey's FastAGI ran on another controller. The first
+            # report of a job's answers wins; a later one finds the job no longer dialing.
+            answers = survey_result(event)
+            if answers is not None:
+                task = asyncio.ensure_future(self._guard(self.on_survey(*answers)))
+                self._reports.add(task)
+                task.add_done_callback(self._reports.discard)
 
     async def on_survey(self, job: str, answers: Any) -> None:
         """hotline.ivr.survey's receiver: `answers` has satisfaction, solved, completed."""
@@ -242,10 +253,34 @@ class Dialer:
         await self._await_survey(attempt)
 
     async def close(self) -> None:
-        tasks = list(self._calls.values())
+        tasks = [*self._calls.values(), *self._reports]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class SurveyReport:
+    satisfaction: str | None
+    solved: bool | None
+    completed: bool
+
+
+SATISFACTIONS = {"satisfied", "basically_satisfied", "dissatisfied"}
+
+
+def survey_result(event: NodeEvent) -> tuple[str, SurveyReport] | None:
+    """(job, answers) of a HotlineSurveyResult UserEvent (dialplans/README.md: headers Job,
+    Satisfaction, Solved = yes | no, empty when unanswered). Its AMI form is assumed, not
+    captured: UserEvent's own headers as the dialplan passes them."""
+    job = event.get("Job").strip()
+    if not job.isdigit():
+        return None
+    satisfaction = event.get("Satisfaction").strip() or None
+    if satisfaction not in SATISFACTIONS:
+        satisfaction = None
+    solved = {"yes": True, "no": False}.get(event.get("Solved").strip())
+    return job, SurveyReport(satisfaction, solved, satisfaction is not None and solved is not None)
 
 
 async def attempts_of(db: SessionMaker, job_id: int) -> list[FollowUpAttempt]:

@@ -184,7 +184,8 @@ async def _agents(app: web.Application) -> AsyncIterator[None]:
     """After the `ami` context: the desk follows every node's events from the start."""
     nodes = app[AMI]
     desk = AgentDesk(app[DB], nodes, AgentNotifier(app[BUS]),
-                     wrap_up_seconds=app[SETTINGS].agents.wrap_up_seconds)
+                     wrap_up_seconds=app[SETTINGS].agents.wrap_up_seconds,
+                     queue_config=app[SETTINGS].queue)
     events = AgentEventHandler(desk)
     nodes.subscribe(events)  # queued until the profiles are loaded
     await desk.load()

@@ -1,11 +1,11 @@
 """Agent profiles: the softphone extension, the queues an agent joins and their skills.
 
-Skills to penalties: app_queue rings the members with the lowest penalty first, so an agent's
-penalty in a queue is the queue's base penalty (`agent_queues.penalty`) plus what their
-Mandarin (普通话) level adds: every line's callers are served in Mandarin first, so agents who
-are fluent take the calls before those who speak it less well. The other skills (方言,
-少数民族语言, English, categories) are shown to supervisors and used by `skill_penalty` for
-routing a call that needs them (QUEUE_MAX_PENALTY, the IVR's HOTLINE_MAX_PENALTY).
+Skills to penalties: an agent's QueueAdd penalty in a queue is the queue's base penalty
+(`agent_queues.penalty`) plus the tier of their rarest skill
+(`hotline.queue.routing.member_penalty`, `[queue.skill_penalties]`: 普通话 0, 方言 1,
+English 2, 少数民族语言 3), so ordinary calls reach the agents who only speak 普通话 first and
+the specialists when those are busy.
+A skill's level (1 fluent … 3 basic) is shown to supervisors; only skills of level 1-2 count.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.agents.models import AgentProfile, AgentQueue, AgentSkill, SkillKind
 from hotline.asterisk.dialplan import extension_for, interface_for
 from hotline.db.models import Role, User
+from hotline.queue.routing import member_penalty
+from hotline.queue.settings import QueueConfig
 
 LANGUAGES = ("普通话", "方言", "少数民族语言", "English")
 MANDARIN = "普通话"
-LEVEL_PENALTY = {1: 0, 2: 3, 3: 6}  # 1 fluent/expert, 2 good, 3 basic
-MISSING_SKILL_PENALTY = 9
+LEVELS = (1, 2, 3)  # 1 fluent/expert, 2 good, 3 basic
+COUNTED_LEVEL = 2  # a basic (level 3) skill does not route calls
 SOFTPHONE_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
 # 3–8 digits, not starting with 0 or 1: those are citizens' numbers and 110/119/120/122 in the
 # softphones' context (dialplans/hotline.conf [hotline-agents]).
@@ -48,18 +50,9 @@ def interface_of(profile: AgentProfile) -> str:
     return interface_for(profile.extension)
 
 
-def skill_penalty(skills: Iterable[AgentSkill | Skill], kind: SkillKind, name: str) -> int:
-    for skill in skills:
-        if skill.kind == kind and skill.name == name:
-            return LEVEL_PENALTY[skill.level]
-    return MISSING_SKILL_PENALTY
-
-
-def queue_penalty(profile: AgentProfile, queue: AgentQueue) -> int:
-    languages = [s for s in profile.skills if s.kind == SkillKind.LANGUAGE]
-    if not languages:  # nothing recorded: taken as a fluent Mandarin speaker
-        return queue.penalty
-    return queue.penalty + skill_penalty(languages, SkillKind.LANGUAGE, MANDARIN)
+def queue_penalty(profile: AgentProfile, queue: AgentQueue, config: QueueConfig) -> int:
+    skills = [s.name for s in profile.skills if s.level <= COUNTED_LEVEL]
+    return queue.penalty + member_penalty(skills, config)
 
 
 async def get_profile(db: AsyncSession, user_id: int) -> AgentProfile | None:
@@ -82,7 +75,7 @@ def _check(extension: str, queues: dict[str, int], skills: Iterable[Skill]) -> N
         if not 0 <= penalty <= 100:
             raise ProfileError(f"队列 {name} 的优先级惩罚值须在0到100之间")
     for skill in skills:
-        if skill.level not in LEVEL_PENALTY:
+        if skill.level not in LEVELS:
             raise ProfileError(f"技能“{skill.name}”的等级须为1、2或3")
         if skill.kind == SkillKind.LANGUAGE and skill.name not in LANGUAGES:
             raise ProfileError(f"语言须为：{'、'.join(LANGUAGES)}")

@@ -1,7 +1,7 @@
 """Agent states with their AMI side effects, stored with their time.
 
 - login (→ ready, or → paused with a reason): AMI QueueAdd to each of the agent's queues with
-  its penalty (`profiles.queue_penalty`), `Paused: true` when logging in paused;
+  its penalty (`profiles.queue_penalty`: base + skill tier), `Paused: true` when logging in paused;
 - pause / unpause: AMI QueuePause with the reason (no Queue header: every queue of the member);
 - logout: AMI QueueRemove from each queue;
 - AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer for the agent's interface
@@ -43,6 +43,7 @@ from hotline.asterisk.ami import AmiActionFailed, AmiError, AmiNode, AmiNodes, A
 from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
 from hotline.db.models import User
+from hotline.queue.settings import QueueConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,10 @@ class Agent:
 
 class AgentDesk:
     def __init__(self, db: SessionMaker, nodes: AmiNodes | None, notifier: AgentNotifier, *,
-                 wrap_up_seconds: int = 15, clock: Callable[[], datetime] = utcnow) -> None:
+                 wrap_up_seconds: int = 15, queue_config: QueueConfig | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.nodes, self.notifier = db, nodes, notifier
+        self.queue_config = queue_config or QueueConfig()
         self.wrap_up_seconds = wrap_up_seconds
         self.clock = clock
         self.agents: dict[int, Agent] = {}
@@ -185,7 +188,7 @@ class AgentDesk:
             raise AgentError("您还没有分配队列，请联系管理员", 409)
         for queue in agent.profile.queues:
             fields = {"Action": "QueueAdd", "Queue": queue.queue, "Interface": agent.interface,
-                      "Penalty": profiles.queue_penalty(agent.profile, queue),
+                      "Penalty": profiles.queue_penalty(agent.profile, queue, self.queue_config),
                       "Paused": "true" if pause_reason else "false", "MemberName": agent.name}
             if pause_reason:
                 fields["Reason"] = pause_reason

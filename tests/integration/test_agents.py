@@ -109,8 +109,8 @@ async def test_login_pause_ready_logout_drive_the_queues(app_client, standin):
     assert (await response.json())["agent"]["label"] == "空闲"
     added = {a["Queue"]: a for a in standin.actions_named("QueueAdd")}
     assert set(added) == {"hl-96128", "hl-12345-5301"}
-    # base penalty + 3 for a good (level 2) but not fluent Mandarin speaker
-    assert added["hl-96128"]["Penalty"] == "3" and added["hl-12345-5301"]["Penalty"] == "5"
+    # base penalty + the tier of the rarest skill ([queue.skill_penalties]: 方言 1)
+    assert added["hl-96128"]["Penalty"] == "1" and added["hl-12345-5301"]["Penalty"] == "3"
     assert {a["Interface"] for a in added.values()} == {"PJSIP/agent8101"}
     assert all(a["Paused"] == "false" for a in added.values())
     member = standin.state.queues["hl-96128"].members["PJSIP/agent8101"]

@@ -1,0 +1,216 @@
+"""Websockets of the desk and the wallboard through the real app: a session and the right role
+are required, the Origin must be the site's own, the first message is the current state, bus
+events follow, and a client that stops reading is cut off with close code 4008 while the others
+keep receiving every event."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import shutil
+import socket
+import struct
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hotline.web.app import create_app
+from hotline.web.keys import BUS
+
+from conftest import add_user, login, make_settings
+
+SESSION_COOKIE = "hotline_session"
+
+
+@pytest.fixture
+async def ws_client(aiohttp_client: Any, tmp_path: Any, sqlite_template: Any) -> Any:
+    """The app on a copy of the migrated SQLite database: these tests are about sockets, not
+    storage (the agents' tests run on both databases)."""
+    database = tmp_path / "hotline.db"
+    shutil.copyfile(sqlite_template, database)
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{database}",
+                             HOTLINE_AGENTS_WS_QUEUE_SIZE="8",
+                             HOTLINE_AGENTS_WS_SEND_TIMEOUT="0.5")
+    return await aiohttp_client(create_app(settings))
+
+
+def origin(client: Any) -> str:
+    return f"http://{client.server.host}:{client.server.port}"
+
+
+async def as_role(client: Any, username: str, role: str) -> None:
+    await add_user(client, username, role)
+    client.session.cookie_jar.clear()
+    assert (await login(client, username)).status == 303
+
+
+async def handshake_status(client: Any, path: str, **headers: str) -> int:
+    """The status of a websocket handshake, redirects not followed."""
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(secrets.token_bytes(16)).decode()}
+    response = await client.get(path, headers={**upgrade, **headers}, allow_redirects=False)
+    response.close()
+    return response.status
+
+
+async def until(predicate: Any) -> None:
+    while True:
+        if predicate():
+            return
+        await asyncio.sleep(0.002)
+
+
+async def test_a_session_and_the_role_are_required(ws_client):
+    own = {"Origin": origin(ws_client)}
+    assert await handshake_status(ws_client, "/ws/wallboard", **own) == 302  # to the login page
+    assert await handshake_status(ws_client, "/ws/desk", **own) == 302
+    await as_role(ws_client, "agent1", "agent")
+    assert await handshake_status(ws_client, "/ws/wallboard", **own) == 403
+    assert await handshake_status(ws_client, "/ws/desk", **own) == 101
+    await as_role(ws_client, "boss", "supervisor")
+    assert await handshake_status(ws_client, "/ws/wallboard", **own) == 101
+    await as_role(ws_client, "root", "admin")
+    assert await handshake_status(ws_client, "/ws/wallboard", **own) == 101
+    assert await handshake_status(ws_client, "/ws/desk", **own) == 403
+
+
+async def test_the_origin_must_be_the_sites_own(ws_client):
+    await as_role(ws_client, "boss", "supervisor")
+    assert await handshake_status(ws_client, "/ws/wallboard",
+                                  Origin="https://evil.example") == 403
+    assert await handshake_status(ws_client, "/ws/wallboard") == 403  # none at all
+    assert await handshake_status(ws_client, "/ws/wallboard", Origin=origin(ws_client)) == 101
+
+
+async def test_the_wallboard_gets_a_snapshot_then_the_bus_events(ws_client):
+    await as_role(ws_client, "boss", "supervisor")
+    ws = await ws_client.ws_connect("/ws/wallboard", headers={"Origin": origin(ws_client)})
+    async with asyncio.timeout(10):
+        first = await ws.receive_json()
+        assert first["type"] == "snapshot"
+        assert first["targets"]["service_level_seconds"] == 15
+        assert first["targets"]["connect_rate"] == 0.95
+        assert first["agents"] == [] and first["queues"] == []
+        bus = ws_client.app[BUS]
+        bus.publish("alerts", {"type": "emergency", "service": "119", "caller": "13800000000"})
+        bus.publish("desk:999", {"type": "screen_pop"})  # not a wallboard topic
+        bus.publish("agents", {"type": "agent_state", "agent": {"user_id": 1}})
+        assert await ws.receive_json() == {"type": "emergency", "service": "119",
+                                           "caller": "13800000000", "topic": "alerts"}
+        assert (await ws.receive_json())["topic"] == "agents"
+    await ws.close()
+
+
+async def test_a_desk_without_a_profile_says_so(ws_client):
+    await as_role(ws_client, "agent1", "agent")
+    ws = await ws_client.ws_connect("/ws/desk", headers={"Origin": origin(ws_client)})
+    async with asyncio.timeout(10):
+        hello = await ws.receive_json()
+    assert hello["type"] == "hello" and hello["agent"] is None and "分机" in hello["error"]
+    await ws.close()
+
+
+# A client that stops reading -----------------------------------------------------------------
+
+async def raw_websocket(client: Any, path: str) -> socket.socket:
+    """A websocket client on a bare socket with a 4 KiB receive buffer that reads nothing
+    after the handshake: the server's sends soon have nowhere to go."""
+    cookie = next(c.value for c in client.session.cookie_jar if c.key == SESSION_COOKIE)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (client.server.host, client.server.port))
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {client.server.host}:{client.server.port}\r\n"
+               f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               f"Sec-WebSocket-Version: 13\r\nOrigin: {origin(client)}\r\n"
+               f"Cookie: {SESSION_COOKIE}={cookie}\r\n\r\n")
+    await loop.sock_sendall(sock, request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await loop.sock_recv(sock, 1)  # byte by byte: not one byte of a frame more
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+async def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
+    """Every frame the server sent, up to its close frame or EOF: (opcode, payload)."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while True:
+        chunk = await loop.sock_recv(sock, 65536)
+        if not chunk:
+            break
+        data += chunk
+        if _close_frame_complete(data):
+            break
+    return list(_frames(data))
+
+
+def _frames(data: bytes) -> Any:
+    at = 0
+    while at + 2 <= len(data):
+        opcode, size = data[at] & 0x0F, data[at + 1] & 0x7F
+        at += 2
+        if size == 126:
+            (size,) = struct.unpack("!H", data[at:at + 2])
+            at += 2
+        elif size == 127:
+            (size,) = struct.unpack("!Q", data[at:at + 8])
+            at += 8
+        if at + size > len(data):
+            return
+        yield opcode, data[at:at + size]
+        at += size
+
+
+def _close_frame_complete(data: bytes) -> bool:
+    return any(opcode == 0x8 for opcode, _ in _frames(data))
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_receiving(ws_client):
+    await as_role(ws_client, "boss", "supervisor")
+    bus = ws_client.app[BUS]
+    fast = await ws_client.ws_connect("/ws/wallboard", headers={"Origin": origin(ws_client)})
+    slow = await raw_websocket(ws_client, "/ws/wallboard")
+    received: list[int] = []
+
+    async def read_fast() -> None:
+        assert (await fast.receive_json())["type"] == "snapshot"
+        while True:
+            message = await fast.receive()
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return
+            received.append(json.loads(message.data)["n"])
+
+    reader = asyncio.create_task(read_fast())
+    padding = "排队" * 4000  # about 24 KB of UTF-8 per event
+    sent = 0
+    try:
+        async with asyncio.timeout(30):
+            while bus.subscriber_count("agents") == 2:  # until the slow one is cut off
+                assert sent < 5000, "the slow client was never cut off"
+                bus.publish("agents", {"type": "agent_state", "n": sent, "pad": padding})
+                sent += 1
+                await until(lambda n=sent: len(received) >= n - 4)  # never 8 behind (its queue)
+            await until(lambda: len(received) == sent)  # the fast one gets every event
+            assert received == list(range(sent))
+
+            frames = await read_frames(slow)
+            opcode, payload = frames[-1]
+            assert opcode == 0x8, "the server's last frame is its close frame"
+            assert struct.unpack("!H", payload[:2])[0] == 4008
+            delivered = [json.loads(p) for op, p in frames if op == 0x1]
+            assert delivered[0]["type"] == "snapshot"
+            assert len(delivered) - 1 < sent  # it fell behind: not everything reached it
+            # ...and the fast one is still being served.
+            bus.publish("agents", {"type": "agent_state", "n": sent})
+            await until(lambda: len(received) > sent)
+    finally:
+        slow.close()
+        reader.cancel()
+        await fast.close()

@@ -287,3 +287,54 @@ async def test_the_dialplans_survey_report_also_finishes_the_job(db):
             TicketSurvey.ticket_id == ticket_id))).all()
     assert [tuple(s) for s in surveys] == [("dissatisfied", False, "dialer")] and job.note == ""
     assert len(rig.originates()) == 1
+
+
+async def test_a_ticket_entering_follow_up_gets_a_job(client):
+    """The app registers the tickets service's follow-up hook: 审核通过 (approve) creates the
+    job in the same transaction."""
+    from hotline.db.models import User
+    from hotline.tickets import services as tickets
+    from hotline.web.keys import DB
+
+    db = client.app[DB]
+    await logged_in(client, "boss", "supervisor")
+    async with db() as session:
+        boss = await session.scalar(select(User).where(User.username == "boss"))
+        ticket = Ticket(number="5300-20261125-0009", channel=TicketChannel.PHONE,
+                        region_code="530000", status=TicketStatus.REVIEWING,
+                        contact_number="138-0013-8000")
+        session.add(ticket)
+        await session.commit()
+        await tickets.enter_follow_up(session, ticket.id, tickets.Actor.of(boss))
+        jobs = (await session.scalars(select(FollowUpJob))).all()
+    assert [(j.ticket_id, j.round, j.status, j.number) for j in jobs] == [
+        (ticket.id, 1, JobStatus.PENDING, "13800138000")]
+
+
+async def test_recording_a_manual_follow_up(client):
+    from hotline.web.keys import DB
+
+    db = client.app[DB]
+    reached_ticket, reached_job = await follow_up_ticket(db, 1, number="")
+    lost_ticket, lost_job = await follow_up_ticket(db, 2, number="")
+    token = await logged_in(client, "a1", "agent")
+    headers = {"X-CSRF-Token": token}
+
+    def post(job_id, body):
+        return client.post(f"/api/followups/{job_id}/result", json=body, headers=headers)
+
+    bad = await post(reached_job, {"reached": True, "satisfaction": "satisfied"})
+    assert bad.status == 400 and "solved" in (await bad.json())["error"]
+    assert (await post(reached_job, {"reached": True, "satisfaction": "satisfied",
+                                     "solved": True, "note": "市民表示满意"})).status == 204
+    assert (await post(reached_job, {"reached": False})).status == 409
+    assert (await post(lost_job, {"reached": False})).status == 204
+    assert (await post(999999, {"reached": False})).status == 404
+    async with db() as session:
+        for ticket_id, job_id, status in ((reached_ticket, reached_job, JobStatus.DONE),
+                                          (lost_ticket, lost_job, JobStatus.CANCELLED)):
+            assert (await session.get(Ticket, ticket_id)).status == TicketStatus.CLOSED
+            assert (await session.get(FollowUpJob, job_id)).status == status
+        survey = await session.scalar(select(TicketSurvey).where(
+            TicketSurvey.ticket_id == reached_ticket))
+    assert (survey.satisfaction, survey.solved, survey.actor) == ("satisfied", True, "a1")

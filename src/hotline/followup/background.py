@@ -34,7 +34,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     config = settings.followup
     dialer = Dialer(app[DB], app[AMI], Policy.of(config, settings.zone),
-                    poll_seconds=config.poll_seconds, result_grace=config.result_grace_seconds)
+                    poll_seconds=config.poll_seconds, result_grace=config.result_grace_seconds,
+                    ticket_options=tickets.Options.from_settings(settings))
     app[DIALER] = dialer
 
     async def job_for(db: AsyncSession, ticket: Ticket) -> None:

@@ -57,8 +57,9 @@ RING_TIMEOUT_MS = 40_000
 class Dialer:
     def __init__(self, db: SessionMaker, nodes: AmiNodes, policy: Policy, *,
                  poll_seconds: float = 5.0, result_grace: float = 10.0,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, ticket_options: Any = None) -> None:
         self.db, self.nodes, self.policy = db, nodes, policy
+        self.ticket_options = ticket_options  # hotline.tickets.services.Options ([tickets])
         self.poll_seconds, self.result_grace, self.clock = poll_seconds, result_grace, clock
         self._wake = asyncio.Event()
         self._calls: dict[str, asyncio.Task[None]] = {}  # channel id → its attempt's task
@@ -93,7 +94,7 @@ class Dialer:
         async with self.db() as db:
             await services.record_survey(
                 db, int(job), answers.satisfaction, answers.solved, answers.completed,
-                self.policy, self.clock())
+                self.policy, self.clock(), self.ticket_options)
         self._answers.setdefault(int(job), asyncio.Event()).set()
         self.wake()
 

@@ -1,16 +1,20 @@
-"""The follow-up lists: jobs the dialer could not finish, for a person to call (人工回访).
-Supervisors and admins of the ticket's region scope."""
+"""The follow-up lists: jobs the dialer could not finish, for a person to call (人工回访):
+supervisors and admins of the ticket's region scope see them; hotline staff record the outcome
+of the call they made."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from hotline.auth.policy import allow
+from hotline.auth.policy import STAFF, allow
+from hotline.db.base import utcnow
 from hotline.db.models import Role
 from hotline.followup import services
-from hotline.followup.schemas import ManualFollowUpOut
-from hotline.web.keys import DB
-from hotline.web.middleware import current_session, current_user
+from hotline.followup.schemas import ManualFollowUpOut, ManualResultIn
+from hotline.tickets.services import Actor, Options
+from hotline.web.api import read_json
+from hotline.web.keys import DB, SETTINGS
+from hotline.web.middleware import current_session, current_user, json_error
 from hotline.web.openapi import operation
 from hotline.web.templates import render
 
@@ -34,6 +38,27 @@ async def manual_page(request: web.Request) -> web.Response:
                   csrf_token=current_session(request).csrf_token, rows=await _manual(request))
 
 
+@allow(STAFF)
+@operation("Record the outcome of a follow-up made by hand (人工回访): the citizen's answers "
+           "go onto the ticket, or, not reached, the ticket is closed without a survey",
+           body=ManualResultIn, status=204)
+async def manual_result(request: web.Request) -> web.Response:
+    raw = request.match_info["job_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        return json_error(404, "no such follow-up job")
+    data = await read_json(request, ManualResultIn)
+    async with request.app[DB]() as db:
+        try:
+            await services.record_manual_result(
+                db, int(raw), Actor.of(current_user(request)), satisfaction=data.satisfaction,
+                solved=data.solved, reached=data.reached, note=data.note, now=utcnow(),
+                ticket_options=Options.from_settings(request.app[SETTINGS]))
+        except services.ManualResultError as exc:
+            return json_error(exc.status, str(exc))
+    return web.Response(status=204)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/followups/manual", manual_api)
+    app.router.add_post(r"/api/followups/{job_id}/result", manual_result)
     app.router.add_get("/followups/manual", manual_page)

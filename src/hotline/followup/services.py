@@ -190,7 +190,7 @@ TICKET_SATISFACTION = {  # hotline.tickets.services.Satisfaction values
 
 async def record_survey(db: AsyncSession, job_id: int, satisfaction: str | None,
                         solved: bool | None, completed: bool, policy: Policy,
-                        now: datetime) -> JobStatus | None:
+                        now: datetime, ticket_options: Any = None) -> JobStatus | None:
     """The survey of the job's in-flight attempt ended. Complete answers finish the job and go
     onto the ticket (one transaction with the ticket's step when the tickets service takes
     them); incomplete ones count as a failed attempt. None when the job was not dialing."""
@@ -208,11 +208,12 @@ async def record_survey(db: AsyncSession, job_id: int, satisfaction: str | None,
         attempt.status, attempt.ended_at = AttemptStatus.COMPLETED, now
     job.status, job.finished_at = JobStatus.DONE, now
     job.satisfaction, job.solved = Satisfaction(satisfaction), solved
-    await _store_on_ticket(db, job, now)
+    await _store_on_ticket(db, job, now, "dialer", ticket_options)
     return JobStatus.DONE
 
 
-async def _store_on_ticket(db: AsyncSession, job: FollowUpJob, now: datetime) -> None:
+async def _store_on_ticket(db: AsyncSession, job: FollowUpJob, now: datetime, actor: Any,
+                           ticket_options: Any) -> None:
     """The tickets service commits the job's changes with the ticket's step. If it refuses
     (the ticket was closed by hand meanwhile, …) the answers stay on the job, with the reason."""
     from hotline.tickets import services as tickets
@@ -221,7 +222,8 @@ async def _store_on_ticket(db: AsyncSession, job: FollowUpJob, now: datetime) ->
     job_id, satisfaction, solved = job.id, job.satisfaction, job.solved
     try:
         await tickets.record_follow_up_result(
-            db, job.ticket_id, TICKET_SATISFACTION[satisfaction], solved, actor="dialer")
+            db, job.ticket_id, TICKET_SATISFACTION[satisfaction], solved, actor=actor,
+            options=ticket_options)
         await db.commit()
     except Exception as exc:  # the answers must not be lost with the ticket's refusal
         log.warning("follow-up job %s: the ticket did not take the answers: %s", job_id, exc)
@@ -252,3 +254,46 @@ async def manual_list(db: AsyncSession, region_scope: str | None) -> list[dict[s
              "region_code": region, "title": title, "number": job.number, "round": job.round,
              "attempts": job.attempts, "note": job.note, "finished_at": job.finished_at}
             for job, number, region, title in rows]
+
+
+class ManualResultError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def record_manual_result(db: AsyncSession, job_id: int, actor: Any, *,
+                               satisfaction: str | None, solved: bool | None, reached: bool,
+                               note: str, now: datetime, ticket_options: Any = None) -> None:
+    """A person made the follow-up call of a job on the manual list: the citizen's answers go
+    onto the ticket (回访 step), or, not reached either, the ticket is closed without a survey
+    (办结, "回访无法接通"). The ticket service's refusals come back as ManualResultError."""
+    from hotline.tickets import services as tickets
+    from hotline.tickets.workflow import Action, WorkflowError
+
+    job = await db.get(FollowUpJob, job_id, populate_existing=True)
+    if job is None:
+        raise ManualResultError("no such follow-up job", 404)
+    if job.status != JobStatus.MANUAL:
+        raise ManualResultError(f"this follow-up is {job.status}, not on the manual list", 409)
+    job.finished_at, job.note = now, (note or job.note)[:500]
+    try:
+        if reached:
+            if satisfaction not in set(Satisfaction) or solved is None:
+                raise ManualResultError("a citizen reached: give satisfaction and solved")
+            job.status = JobStatus.DONE
+            job.satisfaction, job.solved = Satisfaction(satisfaction), solved
+            await tickets.record_follow_up_result(
+                db, job.ticket_id, TICKET_SATISFACTION[job.satisfaction], solved, actor=actor,
+                note=note, options=ticket_options)
+        else:
+            job.status = JobStatus.CANCELLED
+            await tickets.act(db, job.ticket_id, Action.CLOSE, actor,
+                              note=note or "回访无法接通", options=ticket_options)
+        await db.commit()
+    except WorkflowError as exc:
+        await db.rollback()
+        raise ManualResultError(str(exc), exc.status) from None
+    except ManualResultError:
+        await db.rollback()
+        raise

@@ -3,8 +3,9 @@
 
 Asterisk's RECORD FILE with format `wav` writes 8 kHz mono 16-bit signed PCM; vosk models want
 16 kHz. Doubling the rate (the telephone case) uses a windowed-sinc half-band interpolator, so
-no mirror image of the speech appears between 4 and 8 kHz, where the models listen too; any
-other ratio interpolates linearly.
+no mirror image of the speech appears between 4 and 8 kHz, where the models listen too; it runs
+block by block (`stream_pcm`), so a whole call's recording is never held in memory at once. Any
+other ratio interpolates linearly, on the whole file.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import math
 import sys
 import wave
 from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-# A statement is ≤ 8 s and an out-of-hours message ≤ 5 min; anything longer is refused.
-MAX_SECONDS = 600
+# A sanity bound: a statement is ≤ 8 s, a message ≤ 5 min, a recorded call rarely hours.
+MAX_SECONDS = 4 * 3600
+BLOCK_SECONDS = 2
 # Half-band interpolator: taps on each side of the new sample (Blackman-windowed sinc).
 HALF_TAPS = 8
 
@@ -34,19 +38,37 @@ def _half_band(taps: int) -> list[float]:
 _HALF_BAND = _half_band(HALF_TAPS)
 
 
-def read_pcm(path: Path) -> tuple[bytes, int]:
-    """Mono 16-bit little-endian PCM and its rate. Raises `wave.Error`, `EOFError`, `OSError`
-    or `ValueError` (with a message saying what is wrong) for audio it cannot use."""
+@dataclass(frozen=True)
+class WavInfo:
+    rate: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def _check(wav: wave.Wave_read) -> WavInfo:
+    width, rate = wav.getsampwidth(), wav.getframerate()
+    if width not in (1, 2):
+        raise ValueError(f"{8 * width}-bit audio; 8 or 16-bit PCM expected")
+    if not 4000 <= rate <= 96000:
+        raise ValueError(f"sample rate {rate} Hz is not audio")
+    if wav.getnframes() > MAX_SECONDS * rate:
+        raise ValueError(f"longer than {MAX_SECONDS} s")
+    return WavInfo(rate, wav.getnframes())
+
+
+def wav_info(path: Path) -> WavInfo:
+    """Rate and length of a WAV the recognizer can use. Raises `wave.Error`, `EOFError`,
+    `OSError` or `ValueError` (saying what is wrong) for one it cannot."""
     with wave.open(str(path), "rb") as wav:
-        channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-        if width not in (1, 2):
-            raise ValueError(f"{8 * width}-bit audio; 8 or 16-bit PCM expected")
-        if not 4000 <= rate <= 96000:
-            raise ValueError(f"sample rate {rate} Hz is not audio")
-        if wav.getnframes() > MAX_SECONDS * rate:
-            raise ValueError(f"longer than {MAX_SECONDS} s")
-        frames = wav.readframes(wav.getnframes())
-    if width == 1:  # unsigned 8-bit
+        return _check(wav)
+
+
+def _samples(frames: bytes, width: int, channels: int) -> array[int]:
+    """Mono 16-bit samples of raw frames (unsigned 8-bit widened, channels averaged)."""
+    if width == 1:
         samples = array("h", ((b - 128) << 8 for b in frames))
     else:
         samples = array("h")
@@ -56,11 +78,42 @@ def read_pcm(path: Path) -> tuple[bytes, int]:
     if channels > 1:
         samples = array("h", (sum(samples[i:i + channels]) // channels
                               for i in range(0, len(samples) - channels + 1, channels)))
+    return samples
+
+
+def _blocks(path: Path) -> Iterator[tuple[array[int], int]]:
+    with wave.open(str(path), "rb") as wav:
+        info = _check(wav)
+        width, channels = wav.getsampwidth(), wav.getnchannels()
+        while frames := wav.readframes(BLOCK_SECONDS * info.rate):
+            yield _samples(frames, width, channels), info.rate
+
+
+def read_pcm(path: Path) -> tuple[bytes, int]:
+    """The whole file as mono 16-bit little-endian PCM, and its rate."""
+    rate = wav_info(path).rate
+    samples = array("h")
+    for block, _ in _blocks(path):
+        samples.extend(block)
     return _to_bytes(samples), rate
 
 
+def stream_pcm(path: Path, rate_out: int) -> Iterator[bytes]:
+    """The file as mono 16-bit little-endian PCM at `rate_out`, a block at a time."""
+    rate_in = wav_info(path).rate
+    if rate_in == rate_out:
+        for block, _ in _blocks(path):
+            yield _to_bytes(block)
+    elif rate_out == 2 * rate_in:
+        for block in _double_blocks(b for b, _ in _blocks(path)):
+            yield _to_bytes(block)
+    else:
+        pcm, _ = read_pcm(path)
+        yield resample(pcm, rate_in, rate_out)
+
+
 def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
-    """16-bit mono PCM from `rate_in` to `rate_out`, by linear interpolation."""
+    """16-bit mono PCM from `rate_in` to `rate_out` (half-band for 2×, else linear)."""
     if rate_in == rate_out or not pcm:
         return pcm
     source = array("h")
@@ -81,7 +134,8 @@ def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
 
 
 def _double(source: array[int]) -> array[int]:
-    """Twice the rate: the samples stay, a sinc-interpolated one goes between each pair."""
+    """Twice the rate: the samples stay, a sinc-interpolated one goes between each pair
+    (silence assumed beyond both ends)."""
     n = len(source)
     padded = [0] * HALF_TAPS + source.tolist() + [0] * (HALF_TAPS + 1)
     between = [0.0] * n
@@ -94,6 +148,25 @@ def _double(source: array[int]) -> array[int]:
     out[1::2] = array("h", (-32768 if v < -32768 else 32767 if v > 32767 else round(v)
                             for v in between))
     return out
+
+
+def _double_blocks(blocks: Iterator[array[int]]) -> Iterator[array[int]]:
+    """`_double` block by block, the same samples as on the whole: each block is doubled with
+    HALF_TAPS samples of context on each side (the next block is read ahead)."""
+    before = array("h")
+    current: array[int] | None = None
+    for following in _with_end(blocks):
+        if current is not None and len(current):
+            window = before + current + following[:HALF_TAPS]
+            start = 2 * len(before)
+            yield _double(window)[start:start + 2 * len(current)]
+            before = (before + current)[-HALF_TAPS:]
+        current = following
+
+
+def _with_end(blocks: Iterator[array[int]]) -> Iterator[array[int]]:
+    yield from blocks
+    yield array("h")
 
 
 def _to_bytes(samples: array[int]) -> bytes:

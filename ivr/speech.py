@@ -38,7 +38,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from hotline.ivr.audio import read_pcm, resample
+from hotline.ivr.audio import stream_pcm, wav_info
 
 __all__ = ["Recognition", "SpeechRecognizer", "SpeechUnavailable", "Status", "Vocabulary",
            "load_model"]
@@ -240,9 +240,15 @@ class _Slot:
             self.bound.release()
 
 
-def _decode(recognizer: Any, pcm: bytes) -> str:
-    recognizer.AcceptWaveform(pcm)
-    return str(json.loads(recognizer.FinalResult()).get("text", ""))
+def _decode(recognizer: Any, blocks: Iterable[bytes]) -> str:
+    """Feed the audio; vosk ends an utterance at a pause (AcceptWaveform true) and forgets it
+    on the next block unless its result is taken then."""
+    parts = []
+    for block in blocks:
+        if recognizer.AcceptWaveform(block):
+            parts.append(json.loads(recognizer.Result()).get("text", ""))
+    parts.append(json.loads(recognizer.FinalResult()).get("text", ""))
+    return " ".join(part for part in parts if part)
 
 
 class SpeechRecognizer:
@@ -331,14 +337,14 @@ class SpeechRecognizer:
         vocabulary = self.vocabulary
         async with asyncio.timeout_at(deadline):
             model = await self.load()
-            prepared = self._submit(slot, _prepare, wav, self.sample_rate)
             try:
-                pcm, duration = await asyncio.wrap_future(prepared)
+                info = await asyncio.wrap_future(self._submit(slot, wav_info, wav))
             except (OSError, EOFError, wave.Error, ValueError) as exc:
                 log.warning("speech %s: unreadable audio: %s", wav, exc)
                 return Recognition(Status.ERROR, detail=f"unreadable audio: {exc}")
-            grammar = self._submit(slot, self._grammar_pass, model, pcm, vocabulary.grammar())
-            free = self._submit(slot, self._free_pass, model, pcm)
+            # Each pass reads and resamples the file block by block on its own.
+            grammar = self._submit(slot, self._grammar_pass, model, wav, vocabulary.grammar())
+            free = self._submit(slot, self._free_pass, model, wav)
             heard = await asyncio.wrap_future(grammar)
         try:
             async with asyncio.timeout_at(deadline):
@@ -347,22 +353,24 @@ class SpeechRecognizer:
             # The grammar pass decided in time: its verdict stands without a transcript.
             log.warning("speech %s: transcript not ready within %g s", wav, self.timeout)
             text = ""
-        return self._verdict(heard, text, duration)
+        return self._verdict(heard, text, info.seconds)
 
     def _submit(self, slot: _Slot, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         future = self._pool.submit(fn, *args)
         slot.hold(future)
         return future
 
-    def _grammar_pass(self, model: Any, pcm: bytes, grammar: str) -> list[str]:
+    def _grammar_pass(self, model: Any, wav: Path, grammar: str) -> list[str]:
         import vosk
 
-        return _decode(vosk.KaldiRecognizer(model, self.sample_rate, grammar), pcm).split()
+        recognizer = vosk.KaldiRecognizer(model, self.sample_rate, grammar)
+        return _decode(recognizer, stream_pcm(wav, self.sample_rate)).split()
 
-    def _free_pass(self, model: Any, pcm: bytes) -> str:
+    def _free_pass(self, model: Any, wav: Path) -> str:
         import vosk
 
-        return _decode(vosk.KaldiRecognizer(model, self.sample_rate), pcm)
+        recognizer = vosk.KaldiRecognizer(model, self.sample_rate)
+        return _decode(recognizer, stream_pcm(wav, self.sample_rate))
 
     def _verdict(self, heard: list[str], text: str, duration: float) -> Recognition:
         vocabulary = self.vocabulary
@@ -381,11 +389,6 @@ class SpeechRecognizer:
                 compact = text.replace(" ", "")
                 service = vocabulary.service_of(w for w in matched if w not in compact)
         return Recognition(Status.OK, text, service, tuple(dict.fromkeys(matched)), duration)
-
-
-def _prepare(wav: Path, rate: int) -> tuple[bytes, float]:
-    pcm, source_rate = read_pcm(wav)
-    return resample(pcm, source_rate, rate), len(pcm) / 2 / source_rate
 
 
 def _with_elapsed(result: Recognition, elapsed: float) -> Recognition:

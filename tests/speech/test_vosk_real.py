@@ -31,7 +31,8 @@ def speak(text: str, path: Path) -> Path:
     """Korean speech as Asterisk records it: 8 kHz mono 16-bit signed PCM WAV."""
     raw = path.with_suffix(".espeak.wav")
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", "-q", str(raw), "-r", "8000", "-c", "1", "-b", "16",
+    # -D: no dither, whose noise is random: the same text always gives the same samples.
+    subprocess.run(["sox", "-q", "-D", str(raw), "-r", "8000", "-c", "1", "-b", "16",
                     "-e", "signed-integer", str(path)], check=True)
     raw.unlink()
     return path
@@ -48,7 +49,14 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     texts = {"fire": "화재", "hospital": "병원", "help": "도움", "save": "살려주세요",
              "tax": "세금", "water-bill": "수도요금",
              "sentence": "오늘 세금 문의를 드리려고 전화했습니다"}
-    return {key: speak(text, folder / f"{key}.wav") for key, text in texts.items()}
+    spoken = {key: speak(text, folder / f"{key}.wav") for key, text in texts.items()}
+    # Two words 3 s apart: several 2-second blocks, and a pause that ends an utterance.
+    spoken["pause"] = folder / "pause.wav"
+    subprocess.run(["sox", "-q", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e",
+                    "signed-integer", str(folder / "silence.wav"), "trim", "0", "3"], check=True)
+    subprocess.run(["sox", "-q", str(spoken["fire"]), str(folder / "silence.wav"),
+                    str(spoken["hospital"]), str(spoken["pause"])], check=True)
+    return spoken
 
 
 @pytest.fixture
@@ -70,6 +78,15 @@ async def test_the_grammar_pass_hears_emergency_words(
     assert result.matched_words == (word,)
     assert result.emergency_service == service
     assert 0.5 < result.duration_s < 2  # the 8 kHz file's length, read before resampling
+
+
+async def test_words_on_both_sides_of_a_pause_are_heard(
+        recognizer: SpeechRecognizer, audio: dict[str, Path]) -> None:
+    result = await recognizer.recognize(audio["pause"])
+    assert result.status is Status.OK
+    assert result.matched_words == ("화재", "병원")
+    assert result.emergency_service == "119"  # the vocabulary's priority: 119 before 120
+    assert result.duration_s > 4
 
 
 @pytest.mark.parametrize("key", ["tax", "water-bill"])
@@ -131,14 +148,14 @@ class Blocked(SpeechRecognizer):
         self.entered = threading.Event()
         self.block_grammar = block_grammar
 
-    def _grammar_pass(self, model, pcm, grammar):  # type: ignore[no-untyped-def]
+    def _grammar_pass(self, model, wav, grammar):  # type: ignore[no-untyped-def]
         if self.block_grammar:
             self.entered.set()
             self.release.wait(30)
             return []
         return ["화재"]
 
-    def _free_pass(self, model, pcm):  # type: ignore[no-untyped-def]
+    def _free_pass(self, model, wav):  # type: ignore[no-untyped-def]
         self.release.wait(30)
         return ""
 

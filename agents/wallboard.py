@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline import directory
 from hotline.db.base import utcnow
 from hotline.web import keys
 
@@ -24,9 +25,12 @@ async def snapshot(app: web.Application) -> dict[str, Any]:
     queues = [{**queue, "node": node["node"]}
               for node in monitor.state.snapshot(utcnow()) for queue in node["queues"]]
     today = await monitor.today()
+    async with app[keys.DB]() as db:
+        lines = await directory.list_lines(db)
     return {
         "agents": app[keys.AGENT_DESK].views(),
         "queues": queues,
+        "queue_names": {line.queue: line.name for line in lines},
         "stats": {name: day.as_dict() for name, day in sorted(today.items())},
         "targets": {
             "service_level_seconds": config.service_level_seconds,

@@ -196,6 +196,22 @@ def hotline_standin(**options: Any) -> Any:
                       contexts=CAPTURE_CONTEXTS | set(dialplan.CONTEXTS), **options)
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright never downloads a browser here
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Debian Chromium driven by Playwright (async API)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return make_settings(tmp_path, db_url)

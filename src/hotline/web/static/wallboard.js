@@ -6,7 +6,7 @@
   var root = document.getElementById("wallboard");
   var csrf = root.dataset.csrf;
   var canSpy = root.dataset.canSpy === "yes";
-  var agents = {}, queues = {}, stats = {}, targets = {}, alerts = [];
+  var agents = {}, queues = {}, stats = {}, targets = {}, alerts = [], queueNames = {};
   var snapshotAt = Date.now();
   var MAX_ALERTS = 30;
   var STATE_ORDER = ["on_call", "ringing", "wrap_up", "ready", "paused", "logged_out"];
@@ -45,7 +45,7 @@
       var st = stats[name] || {};
       var tr = document.createElement("tr");
       tr.dataset.queue = name;
-      cell(tr, name, "queue-name");
+      cell(tr, queueNames[name] || name, "queue-name").title = name;
       cell(tr, q ? q.waiting : 0, "waiting" + (q && q.waiting ? " hot" : ""));
       var longest = q ? q.longest_wait + (q.waiting ? elapsed() : 0) : 0;
       cell(tr, q && q.waiting ? duration(longest) : "—",
@@ -60,7 +60,7 @@
       (q ? q.callers : []).forEach(function (c) {
         var row = document.createElement("tr");
         var wait = c.wait + elapsed();
-        cell(row, name); cell(row, c.position); cell(row, c.number || "未知号码", "caller-number");
+        cell(row, queueNames[name] || name); cell(row, c.position); cell(row, c.number || "未知号码", "caller-number");
         cell(row, duration(wait), wait >= (targets.long_wait_seconds || 60) ? "bad" : "");
         callers.appendChild(row);
       });
@@ -92,10 +92,13 @@
       tr.dataset.agent = a.user_id;
       cell(tr, a.name);
       cell(tr, a.extension);
-      cell(tr, a.label, "state state-" + a.state);
+      var badge = document.createElement("span");
+      badge.className = "state state-" + a.state;
+      badge.textContent = a.label;
+      cell(tr, "").appendChild(badge);
       cell(tr, a.state === "logged_out" ? "" : duration((Date.now() - a.sinceMs) / 1000), "agent-duration");
       cell(tr, a.caller_number);
-      cell(tr, (a.queues || []).join("、"));
+      cell(tr, (a.queues || []).map(function (q) { return queueNames[q] || q; }).join("、"));
       if (canSpy) {
         var td = cell(tr, "");
         SPY.forEach(function (m) {
@@ -163,6 +166,7 @@
     switch (e.type) {
       case "snapshot":
         agents = {}; queues = {}; stats = e.stats || {}; targets = e.targets || {};
+        queueNames = e.queue_names || {};
         snapshotAt = Date.now();
         (e.agents || []).forEach(setAgent);
         (e.queues || []).forEach(function (q) { queues[q.node + "/" + q.name] = q; });

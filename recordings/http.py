@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from hotline.auth.policy import ALL_ROLES, allow
+from hotline.db.models import TicketCall
 from hotline.recordings import services
 from hotline.recordings.models import Recording, RecordingStatus
 from hotline.recordings.schemas import RecordingOut
@@ -58,20 +59,25 @@ async def play(request: web.Request) -> web.StreamResponse:
 @allow(ALL_ROLES)
 @operation("Recordings you may play, newest first; q searches the transcripts",
            response=list[RecordingOut], query={"q": "words of the transcript",
-                                               "call_id": "the recording of one call"})
+                                               "call_id": "the recording of one call",
+                                               "ticket_id": "the recordings of a ticket's calls"})
 async def search(request: web.Request) -> web.Response:
     q = request.query.get("q", "").strip()
     if len(q) > MAX_QUERY:
         return json_error(400, f"q: at most {MAX_QUERY} characters", field="q")
-    call_id = request.query.get("call_id", "")
-    if call_id and not call_id.isdigit():
-        return json_error(400, "call_id must be a number", field="call_id")
+    call_id, ticket_id = request.query.get("call_id", ""), request.query.get("ticket_id", "")
+    for name, value in (("call_id", call_id), ("ticket_id", ticket_id)):
+        if value and not (value.isdigit() and len(value) < 19):
+            return json_error(400, f"{name} must be a number", field=name)
     query = select(Recording).where(services.visible_to(current_user(request)))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Recording.transcript.ilike(f"%{escaped}%", escape="\\"))
     if call_id:
         query = query.where(Recording.call_id == int(call_id))
+    if ticket_id:
+        query = query.where(Recording.call_id.in_(
+            select(TicketCall.call_id).where(TicketCall.ticket_id == int(ticket_id))))
     async with request.app[DB]() as db:
         rows = (await db.scalars(query.order_by(Recording.id.desc()).limit(SEARCH_LIMIT))).all()
         body = []

@@ -253,6 +253,7 @@ async def test_the_manual_list_for_supervisors(client):
         (job_id, "5300-20261125-0001", "工单没有联系电话")]
     page = await client.get("/followups/manual")
     assert page.status == 200 and "5300-20261125-0001" in await page.text()
+    assert 'href="/followups/manual"' in await (await client.get("/")).text()
     await logged_in(client, "kunming", "supervisor", region_code="530100")
     assert await (await client.get("/api/followups/manual")).json() == []
     await logged_in(client, "a1", "agent")

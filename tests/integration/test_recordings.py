@@ -221,6 +221,13 @@ async def test_transcript_search_lists_only_what_the_user_may_play(client):
     assert await (await client.get("/api/recordings", params={"q": "停水"})).json() == []
     bad = await client.get("/api/recordings", params={"call_id": "x"})
     assert bad.status == 400
+    await as_user(client, "h1")
+    async with client.app[DB]() as session:
+        ticket_id = await session.scalar(select(Ticket.id))
+    by_ticket = await (await client.get("/api/recordings", params={"ticket_id": ticket_id})).json()
+    assert [r["id"] for r in by_ticket] == [recording.id]
+    other = await (await client.get("/api/recordings", params={"ticket_id": ticket_id + 1})).json()
+    assert other == []
 
 
 # Retention -------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ async def ticket_list(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         rows = await list_tickets(db, actor, status=status, query=query, limit=100)
     return _page(request, "tickets_list.html", tickets=rows, late=await _late(request, actor),
-                 status=wanted, q=query)
+                 filter_status=wanted, q=query)
 
 
 @allow(Role.HANDLER)

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,8 +100,46 @@ async def serve_process() -> int:
     return int(listener.getsockname()[1])
 
 
+async def serve_overload(shedding: bool) -> int:
+    """A heavier flow for the overload benchmark: 10 commands and 2 ms of CPU (standing for
+    the IVR's own work) per call; while shedding, the shortest path to the queue instead (two
+    SET VARIABLE, no prompt, no work) — what the real flow does with `channel.shedding`."""
+    from hotline.asterisk.agi_channel import AgiChannel
+    from hotline.asterisk.fastagi import FastAgiServer
+    from hotline.config import Bind
+
+    async def flow(channel: AgiChannel) -> None:
+        if channel.shedding:
+            await channel.set_variable("HOTLINE_QUEUE", "hl-96128")
+            await channel.set_variable("HOTLINE_DEST", "queue")
+            return
+        await channel.answer()
+        for name, value in VARIABLES:
+            await channel.set_variable(name, value)
+        busy_until = time.process_time() + 0.002
+        while time.process_time() < busy_until:
+            pass
+        await channel.set_variable("HOTLINE_DEST", "queue")
+
+    server = FastAgiServer(Bind("127.0.0.1", 0), {"bench": flow}, max_sessions=100_000,
+                           shed_loop_lag=0.1 if shedding else 0,
+                           shed_round_trip=0.2 if shedding else 0)
+    await server.start()
+    _keep.append(server)
+    return server.port
+
+
+async def serve_shedding() -> int:
+    return await serve_overload(True)
+
+
+async def serve_no_shedding() -> int:
+    return await serve_overload(False)
+
+
 _keep: list[object] = []
-SERVERS = {"ours": serve_ours, "panoramisk": serve_panoramisk, "process": serve_process}
+SERVERS = {"ours": serve_ours, "panoramisk": serve_panoramisk, "process": serve_process,
+           "shedding": serve_shedding, "no-shedding": serve_no_shedding}
 
 
 async def main(kind: str) -> None:

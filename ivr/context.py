@@ -141,6 +141,8 @@ class CallState:
     call_id: int | None = None
     emergency: str | None = None
     outcome: CallOutcome | None = None  # set by a flow that ends the call itself (a message)
+    # Work left when the caller hangs up, run (in the background) once the call row is closed.
+    after_hangup: list[Callable[[], Coroutine[Any, Any, Any]]] = field(default_factory=list)
 
 
 async def play(channel: AgiChannel, sound: str, escape_digits: str = "") -> str | None:
@@ -206,6 +208,8 @@ async def run_guarded(channel: AgiChannel, ctx: FlowContext, state: CallState,
         log.info("IVR: %s hung up (%s/%s)", channel.env.caller_number, state.call.node,
                  state.call.uniqueid)
         await end_call(ctx, state, state.outcome or CallOutcome.IVR_ONLY)
+        for work in state.after_hangup:
+            ctx.spawn(work())
         return
     if state.outcome is not None:
         await end_call(ctx, state, state.outcome)

@@ -17,16 +17,17 @@ agi-session-normal (`200 result=<ascii> endpos=…`, `200 result=0 (timeout) end
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from hotline.asterisk.agi_channel import AgiChannel
+from hotline.asterisk.agi_channel import AgiChannel, AgiHangup
 from hotline.ivr.context import CallState, FlowContext, play, play_all, safely
 from hotline.ivr.menu import KEYS, Route
 from hotline.ivr.message import leave_message
 from hotline.ivr.progress import ticket_progress
 from hotline.ivr.prompts import greeting_for, sound_name
 from hotline.ivr.records import note_call
-from hotline.ivr.statement import Heard, hear, record, recording_path
-from hotline.ivr.transfer import to_emergency, to_queue
+from hotline.ivr.statement import MIN_SAMPLES, Heard, audio_length, hear, record, recording_path
+from hotline.ivr.transfer import report_emergency, to_emergency, to_queue
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,32 @@ async def _statement(channel: AgiChannel, ctx: FlowContext,
     """RECORD FILE ≤ record_max_seconds with silence detection; a key ends it (menu choice)."""
     path = recording_path(ctx.recordings_dir, ctx.zone, state.call.node, state.call.uniqueid,
                           "statement", ctx.now())
-    digit, wav = await record(channel, path, max_seconds=ctx.ivr.record_max_seconds,
-                              silence_seconds=ctx.ivr.silence_seconds, escape_digits=KEYS)
+    try:
+        digit, wav = await record(channel, path, max_seconds=ctx.ivr.record_max_seconds,
+                                  silence_seconds=ctx.ivr.silence_seconds, escape_digits=KEYS)
+    except AgiHangup:
+        # Words cut short by a hang-up may still be an emergency: heard once the row is closed.
+        caller = channel.env.caller_number
+        state.after_hangup.append(lambda: _heard_after_hangup(ctx, state, caller, path))
+        raise
     if wav is None:
         return digit, None
     return None, await hear(ctx.recognizer, wav, ctx.recognize_within)
+
+
+async def _heard_after_hangup(ctx: FlowContext, state: CallState, caller: str,
+                             path: str) -> None:
+    """Assumed, not captured: Asterisk keeps what RECORD FILE recorded before the hang-up."""
+    wav = Path(f"{path}.wav")
+    if await audio_length(wav) < MIN_SAMPLES:
+        return
+    heard = await hear(ctx.recognizer, wav, ctx.recognize_within)
+    if heard.is_emergency:
+        assert heard.emergency_service is not None
+        log.warning("emergency %s said by %s, who hung up before the transfer: %r",
+                    heard.emergency_service, caller, heard.text)
+        await report_emergency(ctx, state, caller, heard.emergency_service, heard.text,
+                               transferred=False)
 
 
 async def _after_statement(channel: AgiChannel, ctx: FlowContext, state: CallState,

@@ -21,6 +21,7 @@ from hotline.asterisk import dialplan as dp
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.db.models import CallDirection, CallOutcome
 from hotline.ivr.context import CallState, FlowContext, play, run_guarded, start_call
+from hotline.ivr.menu import KEYS
 from hotline.ivr.prompts import sound_name
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ async def ask(channel: AgiChannel, question: str, keys: dict[str, T]) -> T | Non
     for attempt in range(TRIES):
         if attempt:
             await play(channel, sound_name("invalid"))
-        digit = await play(channel, sound_name(question), "".join(keys) + "0456789*#")
+        digit = await play(channel, sound_name(question), KEYS)  # any key: a wrong one repeats
         if digit is None:
             digit = await channel.wait_for_digit(ANSWER_TIMEOUT_MS)
         if digit in keys:

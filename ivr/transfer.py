@@ -49,27 +49,36 @@ async def to_emergency(channel: AgiChannel, ctx: FlowContext, state: CallState, 
     await channel.set_variable(dp.VAR_EMERGENCY, service)
     await channel.set_variable(dp.VAR_DEST, dp.Destination.EMERGENCY)
     state.emergency = service
+    caller = channel.env.caller_number
     log.warning("emergency %s: call %s/%s from %s on line %s: %r", service, state.call.node,
-                state.call.uniqueid, channel.env.caller_number,
-                state.line.code if state.line else "-", transcript)
-    if ctx.bus is not None:
-        ctx.bus.publish("alerts", {
-            "type": "emergency", "service": service, "caller": channel.env.caller_number,
-            "line": state.line.code if state.line else "", "call_id": state.call_id,
-            "transcript": transcript, "at": utcnow().isoformat(),
-        })
-    task = ctx.spawn(_mark_emergency(ctx, state, service, transcript))
+                state.call.uniqueid, caller, state.line.code if state.line else "-", transcript)
+    task = ctx.spawn(report_emergency(ctx, state, caller, service, transcript, transferred=True))
     await asyncio.wait({task}, timeout=EMERGENCY_WRITE_WAIT)
 
 
+async def report_emergency(ctx: FlowContext, state: CallState, caller: str, service: str,
+                           transcript: str, *, transferred: bool) -> None:
+    """Alert the supervisors, then mark the call and file the draft ticket. `transferred`
+    False: the caller hung up before the verdict (the emergency is on record, nobody was
+    connected: a supervisor should call back)."""
+    if ctx.bus is not None:
+        ctx.bus.publish("alerts", {
+            "type": "emergency", "service": service, "caller": caller,
+            "line": state.line.code if state.line else "", "call_id": state.call_id,
+            "transcript": transcript, "at": utcnow().isoformat(), "transferred": transferred,
+        })
+    await _mark_emergency(ctx, state, service, transcript, transferred)
+
+
 async def _mark_emergency(ctx: FlowContext, state: CallState, service: str,
-                          transcript: str) -> None:
+                          transcript: str, transferred: bool) -> None:
     async with ctx.db() as db:
         await note_call(db, state.call, emergency_service=service, transcript=transcript,
                         ivr_choice="emergency")
+    title = (f"紧急情况已转{service}{SERVICE_NAMES[service]}" if transferred
+             else f"紧急情况（{service}{SERVICE_NAMES[service]}），来电人已挂机，未转接")
     draft = DraftTicket(
-        kind="emergency", emergency_service=service,
-        title=f"紧急情况已转{service}{SERVICE_NAMES[service]}",
+        kind="emergency", emergency_service=service, title=title,
         content=f"来电陈述（语音识别）：{transcript}" if transcript else "来电陈述：（无识别文本）")
     async with ctx.db() as db:
         await file_draft(db, state.call, draft, ctx.zone, ctx.now())

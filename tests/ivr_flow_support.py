@@ -128,3 +128,14 @@ async def call_row(db: Any, uniqueid: str) -> Call:
         call = await session.scalar(select(Call).where(Call.uniqueid == uniqueid))
     assert call is not None
     return call
+
+
+class HangsUpAfterSpeaking(AgiSession):
+    """The caller speaks, then hangs up (instead of '#' or silence): the pending RECORD FILE gets
+    `200 result=-1` and HANGUP follows (agi-session-caller-hangup). Assumed, not captured: the
+    part recorded before the hang-up stays on disk, so the stand-in writes it."""
+
+    def _record_file(self, args):
+        super()._record_file(args)  # writes the audio where Asterisk would
+        self.hung_up = True
+        return self._hangup("200 result=-1 endpos=24000")

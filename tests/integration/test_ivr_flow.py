@@ -9,7 +9,6 @@ The stand-in's keys: one entry per prompt that waits for keys, in order — the 
 
 from __future__ import annotations
 
-import pytest
 from ivr_flow_support import call_row, context, run_call
 
 from hotline.db.models import CallOutcome, Ticket, TicketChannel, TicketStatus
@@ -106,17 +105,17 @@ async def test_key_3_says_the_status_of_a_ticket(db, tmp_path):
     assert (await call_row(db, run.uniqueid)).ivr_choice == "progress"
 
 
-@pytest.mark.parametrize("keyed", ["5301*20261125*7", "53012026112500071"])
-async def test_key_3_with_stars_for_dashes_or_a_wrong_number(db, tmp_path, keyed):
+async def test_key_3_with_stars_for_dashes_or_a_wrong_number(db, tmp_path):
     await _ticket(db, "5301-20261125-0007", TicketStatus.CLOSED)
-    run = await run_call(context(db, tmp_path), Caller(keys=["3", keyed]))
-    assert run.escaped == []
-    if "*" in keyed:  # '*' stands for a dash, leading zeros of the sequence may be left out
-        assert "hotline/ticket-status-closed" in run.played
-    else:
-        assert "hotline/ticket-not-found" in run.played
-        assert not any(p.startswith("hotline/ticket-status-") for p in run.played)
-    assert run.played[-1] == "hotline/transfer-agent" and run.variables == TO_QUEUE
+    for keyed in ("5301*20261125*7", "53012026112500071"):
+        run = await run_call(context(db, tmp_path), Caller(keys=["3", keyed]))
+        assert run.escaped == []
+        if "*" in keyed:  # '*' stands for a dash, the sequence's leading zeros may be left out
+            assert "hotline/ticket-status-closed" in run.played
+        else:
+            assert "hotline/ticket-not-found" in run.played
+            assert not any(p.startswith("hotline/ticket-status-") for p in run.played)
+        assert run.played[-1] == "hotline/transfer-agent" and run.variables == TO_QUEUE
 
 
 async def test_key_3_ticket_not_found_then_an_agent(db, tmp_path):
@@ -127,17 +126,17 @@ async def test_key_3_ticket_not_found_then_an_agent(db, tmp_path):
     assert run.variables == TO_QUEUE
 
 
-@pytest.mark.parametrize("during", [0, 1, 2, 4])
-async def test_caller_hangs_up_mid_flow(db, tmp_path, during):
+async def test_caller_hangs_up_mid_flow(db, tmp_path):
     """Channel commands: 0 ANSWER, 1 the greeting, 2 the notice, 3 the menu, 4 "say-matter".
     As agi-session-caller-hangup: `200 result=-1`, then HANGUP. No exception leaves the flow,
     the call row is closed as ivr_only, no variable was set."""
-    run = await run_call(context(db, tmp_path), Caller(hangup_during=during))
-    assert run.escaped == []
-    assert run.result.hung_up_at is not None
-    assert run.variables == {}
-    call = await call_row(db, run.uniqueid)
-    assert call.ended_at is not None and call.outcome == CallOutcome.IVR_ONLY
+    for during in (0, 1, 2, 4):
+        run = await run_call(context(db, tmp_path), Caller(hangup_during=during))
+        assert run.escaped == [], during
+        assert run.result.hung_up_at is not None
+        assert run.variables == {}
+        call = await call_row(db, run.uniqueid)
+        assert call.ended_at is not None and call.outcome == CallOutcome.IVR_ONLY, during
 
 
 async def test_caller_hangs_up_while_hearing_a_ticket_status(db, tmp_path):

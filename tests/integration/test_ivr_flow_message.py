@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ivr_flow_support import call_row, context, run_call, write_wav
+from ivr_flow_support import HangsUpAfterSpeaking, call_row, context, run_call, write_wav
 from sqlalchemy import select
 
 from hotline.config import IvrConfig
@@ -21,7 +21,7 @@ from hotline.db.models import (
     TicketEvent,
     TicketStatus,
 )
-from hotline.testing.agi_client import AgiSession, Caller
+from hotline.testing.agi_client import Caller
 
 OFFICE = IvrConfig(hours=["mon-fri 08:30-17:30"])
 SATURDAY = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 11:00 in Kunming
@@ -70,17 +70,6 @@ async def test_no_message_left_files_nothing(db, tmp_path):
         assert (await session.scalars(select(Ticket))).all() == []
         assert (await session.scalars(select(CallbackTask))).all() == []
     assert (await call_row(db, run.uniqueid)).outcome == CallOutcome.IVR_ONLY
-
-
-class HangsUpAfterSpeaking(AgiSession):
-    """The caller speaks, then hangs up instead of pressing '#': the pending RECORD FILE gets
-    `200 result=-1` and HANGUP follows (agi-session-caller-hangup). Assumed, not captured: the
-    part recorded before the hang-up stays on disk, so the stand-in writes it."""
-
-    def _record_file(self, args):
-        super()._record_file(args)  # writes the audio where Asterisk would
-        self.hung_up = True
-        return self._hangup("200 result=-1 endpos=24000")
 
 
 async def test_hanging_up_ends_the_message_and_it_is_still_filed(db, tmp_path):

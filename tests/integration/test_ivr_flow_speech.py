@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 from ivr_flow_support import (
     FakeRecognition,
+    HangsUpAfterSpeaking,
     ScriptedRecognizer,
     call_row,
     context,
@@ -50,7 +50,7 @@ async def test_a_spoken_emergency_is_transferred_and_alerted(db, tmp_path):
     assert topic == "alerts"
     assert {k: v for k, v in alert.items() if k != "at"} == {
         "type": "emergency", "service": "119", "caller": "13912345678", "line": "12345-5301",
-        "call_id": call.id, "transcript": "我家着火了"}
+        "call_id": call.id, "transcript": "我家着火了", "transferred": True}
     assert datetime.fromisoformat(alert["at"]).tzinfo is not None
     assert (call.emergency_service, call.transcript, call.ivr_choice) == \
         ("119", "我家着火了", "emergency")
@@ -79,27 +79,31 @@ async def test_words_that_are_no_emergency_go_to_an_agent_with_the_transcript(db
         ("我想问一下社保怎么转移", "speech", None)
 
 
-@pytest.mark.parametrize("recognizer", [
-    None,  # no recognizer at all
-    ScriptedRecognizer(FakeRecognition("unavailable")),  # no model
-    ScriptedRecognizer(FakeRecognition("timeout")),  # the recognizer's own deadline
-    ScriptedRecognizer(FakeRecognition("busy")),  # all recognizers in use
-    ScriptedRecognizer(FakeRecognition("error")),  # unreadable audio
-    ScriptedRecognizer(hang=True),  # stuck: the flow's own deadline
-    ScriptedRecognizer(fail=True),  # raises
-    # an emergency word with a status that is not ok is no verdict
-    ScriptedRecognizer(FakeRecognition("timeout", "", "119")),
-], ids=["none", "unavailable", "timeout", "busy", "error", "stuck", "raises", "not-ok"])
-async def test_a_recognizer_that_cannot_say_sends_the_caller_to_an_agent(db, tmp_path, recognizer,
-                                                                        caplog):
-    ctx = context(db, tmp_path, recognizer=recognizer, recognize_within=0.3)
-    run = await run_call(ctx, Caller(recording=write_wav(tmp_path / "words.wav")))
-    assert run.escaped == []
-    assert run.variables == TO_QUEUE
-    assert run.played[-1] == "hotline/transfer-agent"
-    call = await call_row(db, run.uniqueid)
-    assert call.ivr_choice == "speech" and call.emergency_service is None
-    assert any("to an agent" in r.getMessage() for r in caplog.records)  # the event is logged
+def failing_recognizers():
+    return {
+        "none": None,  # no recognizer at all
+        "unavailable": ScriptedRecognizer(FakeRecognition("unavailable")),  # no model
+        "timeout": ScriptedRecognizer(FakeRecognition("timeout")),  # its own deadline
+        "busy": ScriptedRecognizer(FakeRecognition("busy")),  # all recognizers in use
+        "error": ScriptedRecognizer(FakeRecognition("error")),  # unreadable audio
+        "stuck": ScriptedRecognizer(hang=True),  # never answers: the flow's own deadline
+        "raises": ScriptedRecognizer(fail=True),
+        # an emergency word with a status that is not ok is no verdict
+        "not-ok": ScriptedRecognizer(FakeRecognition("timeout", "", "119")),
+    }
+
+
+async def test_a_recognizer_that_cannot_say_sends_the_caller_to_an_agent(db, tmp_path, caplog):
+    for name, recognizer in failing_recognizers().items():
+        caplog.clear()
+        ctx = context(db, tmp_path, recognizer=recognizer, recognize_within=0.3)
+        run = await run_call(ctx, Caller(recording=write_wav(tmp_path / "words.wav")))
+        assert run.escaped == [], name
+        assert run.variables == TO_QUEUE, name
+        assert run.played[-1] == "hotline/transfer-agent", name
+        call = await call_row(db, run.uniqueid)
+        assert call.ivr_choice == "speech" and call.emergency_service is None, name
+        assert any("to an agent" in r.getMessage() for r in caplog.records), name  # logged
 
 
 async def test_a_key_during_the_recording_is_a_menu_choice(db, tmp_path):
@@ -129,6 +133,27 @@ async def test_caller_hangs_up_while_recording(db, tmp_path):
     assert run.escaped == [] and recognizer.heard == [] and run.variables == {}
     call = await call_row(db, run.uniqueid)
     assert call.ended_at is not None and call.outcome == CallOutcome.IVR_ONLY
+
+
+async def test_an_emergency_cut_short_by_a_hang_up_is_still_alerted(db, tmp_path):
+    """The caller says 着火了 and the line drops: nobody can be transferred, but the supervisors
+    are alerted and the emergency is on record (call and draft ticket)."""
+    bus = Bus()
+    alerts = bus.subscribe(["alerts"])
+    recognizer = ScriptedRecognizer(FakeRecognition("ok", "着火了", "119"))
+    ctx = context(db, tmp_path, bus=bus, recognizer=recognizer)
+    run = await run_call(ctx, Caller(recording=write_wav(tmp_path / "w.wav")),
+                         session_class=HangsUpAfterSpeaking)
+    assert run.escaped == [] and run.variables == {}
+    assert recognizer.heard == run.result.recorded
+    _, alert = await alerts.get()
+    assert (alert["service"], alert["transferred"], alert["transcript"]) == ("119", False, "着火了")
+    call = await call_row(db, run.uniqueid)
+    # closed as the menu call it was (nobody was connected), with the emergency on record
+    assert (call.outcome, call.emergency_service) == (CallOutcome.IVR_ONLY, "119")
+    async with db() as session:
+        ticket = await session.scalar(select(Ticket))
+    assert ticket.emergency_service == "119" and "未转接" in ticket.title
 
 
 async def test_the_emergency_writes_are_idempotent(db, tmp_path):

@@ -5,7 +5,6 @@ and into the channel variables the dialplan reports (HotlineSurveyResult)."""
 
 from __future__ import annotations
 
-import pytest
 from ivr_flow_support import call_row, context, run_call
 
 from hotline.db.models import CallDirection, CallOutcome
@@ -27,22 +26,25 @@ async def survey(db, tmp_path, caller):
     return run, received
 
 
-@pytest.mark.parametrize(("keys", "satisfaction", "solved", "variables"), [
+ANSWERS = [
     (["1", "1"], "satisfied", True, ("satisfied", "yes")),
     (["2", "2"], "basically_satisfied", False, ("basically_satisfied", "no")),
     # keys during the question, or after it (WAIT FOR DIGIT)
     (["", "3", "", "1"], "dissatisfied", True, ("dissatisfied", "yes")),
-])
-async def test_answers(db, tmp_path, keys, satisfaction, solved, variables):
-    run, received = await survey(db, tmp_path, Caller(keys=list(keys)))  # the stand-in pops
-    assert received == [("42", SurveyAnswers(satisfaction, solved, completed=True))]
-    assert run.variables == {"HOTLINE_SURVEY_SATISFACTION": variables[0],
-                             "HOTLINE_SURVEY_SOLVED": variables[1]}
-    assert run.played == ["hotline/survey-intro", "hotline/survey-satisfaction",
-                          "hotline/survey-solved", "hotline/survey-thanks"]
-    call = await call_row(db, run.uniqueid)
-    assert call.direction == CallDirection.OUTBOUND
-    assert call.outcome == CallOutcome.IVR_ONLY and call.ended_at is not None
+]
+
+
+async def test_answers(db, tmp_path):
+    for keys, satisfaction, solved, variables in ANSWERS:
+        run, received = await survey(db, tmp_path, Caller(keys=list(keys)))
+        assert received == [("42", SurveyAnswers(satisfaction, solved, completed=True))]
+        assert run.variables == {"HOTLINE_SURVEY_SATISFACTION": variables[0],
+                                 "HOTLINE_SURVEY_SOLVED": variables[1]}
+        assert run.played == ["hotline/survey-intro", "hotline/survey-satisfaction",
+                              "hotline/survey-solved", "hotline/survey-thanks"]
+        call = await call_row(db, run.uniqueid)
+        assert call.direction == CallDirection.OUTBOUND
+        assert call.outcome == CallOutcome.IVR_ONLY and call.ended_at is not None
 
 
 async def test_an_invalid_key_repeats_the_question_once(db, tmp_path):
@@ -62,17 +64,14 @@ async def test_invalid_twice_leaves_the_question_unanswered(db, tmp_path):
     assert run.variables == {"HOTLINE_SURVEY_SOLVED": "yes"}
 
 
-@pytest.mark.parametrize(("during", "expected"), [
-    (0, SurveyAnswers()),  # during the intro
-    (2, SurveyAnswers("satisfied")),  # during the second question
-])
-async def test_hang_up_half_way(db, tmp_path, during, expected):
+async def test_hang_up_half_way(db, tmp_path):
     # channel commands: 0 intro, 1 satisfaction (key 1), 2 solved
-    run, received = await survey(db, tmp_path, Caller(keys=["1"], hangup_during=during))
-    assert run.result.hung_up_at is not None
-    assert received == [("42", expected)]
-    call = await call_row(db, run.uniqueid)
-    assert call.ended_at is not None and call.outcome == CallOutcome.IVR_ONLY
+    for during, expected in ((0, SurveyAnswers()), (2, SurveyAnswers("satisfied"))):
+        run, received = await survey(db, tmp_path, Caller(keys=["1"], hangup_during=during))
+        assert run.result.hung_up_at is not None
+        assert received == [("42", expected)]
+        call = await call_row(db, run.uniqueid)
+        assert call.ended_at is not None and call.outcome == CallOutcome.IVR_ONLY
 
 
 async def test_a_failing_receiver_does_not_break_the_call(db, tmp_path, caplog):

@@ -110,8 +110,8 @@ STOCK_SOUNDS = frozenset({"beep"})
 
 # Softphones -------------------------------------------------------------------------------------
 
-# Users have no extension column yet (the queues-and-agents issue adds one): until then the
-# extension is derived from the user id, so it is stable and never reused.
+# A softphone's extension is its agent profile's (agent_profiles.extension, hotline.agents);
+# this derived one is the default: for users without a profile, and a new profile's first value.
 EXTENSION_BASE = 8000
 ENDPOINT_PREFIX = "agent"
 _ENDPOINT = re.compile(rf"^{ENDPOINT_PREFIX}(\d+)$")

@@ -4,7 +4,8 @@ Writes into one folder (default `<data_dir>/asterisk`; on the PBX `/etc/asterisk
 which `asterisk-conf/` includes):
 
 - `hotline-agents.conf` (pjsip.conf): an endpoint, auth and aor for each active agent and
-  supervisor, from the templates of asterisk-conf/pjsip.conf;
+  supervisor, from the templates of asterisk-conf/pjsip.conf, named by the extension of their
+  agent profile (`agent_profiles.extension`; 8000 + user id for a user without one);
 - `hotline-agent-extensions.conf` (extensions.conf): their extensions and hints;
 - `hotline-queues.conf` (queues.conf): one queue per hotline line;
 - `hotline-lines.conf` (extensions.conf): the DID → line mapping of [hotline-lines];
@@ -36,6 +37,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.agents.models import AgentProfile
 from hotline.asterisk.dialplan import (
     CTX_AGENT_EXTENSIONS,
     CTX_CALL,
@@ -112,10 +114,13 @@ class SoftphoneSpec:
     username: str
     display_name: str
     role: Role
+    # agent_profiles.extension (hotline.agents); a user without a profile keeps the extension
+    # every softphone had before profiles existed, 8000 + id (a new profile starts from it).
+    profile_extension: str | None = None
 
     @property
     def extension(self) -> str:
-        return extension_for(self.user_id)
+        return self.profile_extension or extension_for(self.user_id)
 
     @property
     def endpoint(self) -> str:
@@ -160,12 +165,26 @@ async def lines_from_database(db: AsyncSession) -> list[LineSpec]:
 
 
 async def softphones_from_database(db: AsyncSession) -> list[SoftphoneSpec]:
-    users = await db.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(SOFTPHONE_ROLES))
+    rows = await db.execute(
+        select(User, AgentProfile.extension)
+        .outerjoin(AgentProfile, AgentProfile.user_id == User.id)
+        .where(User.active.is_(True), User.role.in_(SOFTPHONE_ROLES))
         .order_by(User.id)
     )
     return [SoftphoneSpec(user_id=u.id, username=u.username, display_name=u.display_name,
-                          role=u.role) for u in users]
+                          role=u.role, profile_extension=extension) for u, extension in rows]
+
+
+def _check_phones(phones: Sequence[SoftphoneSpec]) -> None:
+    seen: dict[str, str] = {}
+    for phone in phones:
+        if not phone.extension.isdigit():
+            raise RenderError(f"user {phone.username}: extension {phone.extension!r} is not "
+                              "digits")
+        if phone.extension in seen:
+            raise RenderError(f"extension {phone.extension} belongs to users "
+                              f"{seen[phone.extension]} and {phone.username}")
+        seen[phone.extension] = phone.username
 
 
 def _check_lines(lines: Sequence[LineSpec]) -> None:
@@ -330,6 +349,7 @@ def write_rendering(
     out_dir: Path, lines: Sequence[LineSpec], phones: Sequence[SoftphoneSpec]
 ) -> RenderResult:
     _check_lines(lines)
+    _check_phones(phones)
     out_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     # One render at a time per folder: two at once could hand out two passwords for one phone.
     dir_fd = os.open(out_dir, os.O_RDONLY)  # flock on the folder itself: no lock file

@@ -18,7 +18,8 @@ resync result are kept in a journal; the snapshot replaces the node's state, the
 is applied again on top. Every event sets absolute facts (a caller is waiting or not, a member's
 fields), so re-applying events the snapshot already reflects ends where the stream ends. The
 counters (Completed/Abandoned, as Asterisk keeps them) are the exception: they are taken from
-the snapshot and journal events do not add to them again; a repeated event is counted once.
+the snapshot, and journal events add to them only when numbered after it (`NodeEvent.seq` above
+the resync's seq: received after the QueueStatus answer); a repeated event is counted once.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Event(Protocol):
     name: str
     at: datetime
     lists: Mapping[str, list[Any]]
+    seq: int
 
     def get(self, key: str, default: str = "") -> str: ...
 
@@ -174,7 +176,7 @@ class LiveQueue:
         return next((i for i, c in enumerate(self.callers, 1) if c.uniqueid == uniqueid), None)
 
     def count(self, kind: str, uniqueid: str) -> bool:
-        """True the first time (kind, uniqueid) is counted."""
+        """True the first time (kind, uniqueid) is seen (counted or not)."""
         if (kind, uniqueid) in self._counted:
             return False
         self._counted.append((kind, uniqueid))
@@ -293,8 +295,8 @@ class QueueState:
         for item in listed:
             self._snapshot_item(fresh, item, event.at)
         node.queues = fresh
-        for old in list(node.journal):
-            self._event(node, old, count=False)
+        for old in list(node.journal):  # unnumbered events (seq 0) are taken as reflected
+            self._event(node, old, count=old.seq > event.seq)
         node.journal.clear()
         node.synced_at, node.connected = event.at, True
         return [Change(event.node, None, "resynced")]
@@ -342,7 +344,7 @@ class QueueState:
                 return []
         elif name == "QueueCallerAbandon":
             gone = queue.remove_caller(uniqueid)
-            counted = count and queue.count("abandoned", uniqueid)
+            counted = queue.count("abandoned", uniqueid) and count
             queue.abandoned += counted
             if gone is None and not counted:
                 return []
@@ -372,7 +374,7 @@ class QueueState:
             queue.remove_caller(uniqueid)
             member.ringing_for, member.talking_to, member.in_call = "", uniqueid, True
         elif name == "AgentComplete":
-            queue.completed += count and queue.count("completed", uniqueid)
+            queue.completed += queue.count("completed", uniqueid) and count
             if member.talking_to in ("", uniqueid):
                 member.talking_to, member.in_call = "", False
         member.update(event if name.startswith("QueueMember") else {

@@ -20,6 +20,7 @@ from hotline.db.models import CallbackKind, CallbackTask
 from hotline.queue.ami_events import QueueMonitor
 from hotline.queue.settings import QueueConfig
 from hotline.queue.state import MemberState
+from hotline.testing import ami_actions
 from hotline.testing.ami_server import AmiStandin
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -122,3 +123,38 @@ async def test_calls_drops_and_restarts_through_the_standin(db):
     assert any(e["type"] == "alert.long_wait" and e["number"] == "13800000002"
                for e in published)
     assert any(e["type"] == "queue.stats" and e["stats"]["abandoned"] == 1 for e in published)
+
+
+async def test_events_right_after_the_resync_answer_are_not_lost(db, monkeypatch):
+    """The stand-in sends a whole call (join, answer, completion) right behind its QueueStatus
+    answer, in the same write: the resync's seq says those events are not in the snapshot,
+    so the state keeps them and Asterisk's counters count the completion."""
+    handler, played = ami_actions.HANDLERS["queuestatus"], []
+
+    def answer_then_call(server, session, action):
+        handler(server, session, action)
+        if not played:
+            played.append(call := server.queued_call(caller_num="13800000004"))
+            server.agent_connect(call)
+            server.agent_complete(call)
+
+    monkeypatch.setitem(ami_actions.HANDLERS, "queuestatus", answer_then_call)
+    seen = []
+    monitor = QueueMonitor(db, Bus(), QueueConfig(), ZONE)
+    async with AmiStandin() as standin:
+        nodes = AmiNodes([node_config(standin.port)], backoff=(0.05, 0.2))
+        nodes.subscribe(seen.append)
+        nodes.subscribe(monitor)
+        nodes.start()
+        try:
+            await until(lambda: any(e.name == "resynced" for e in seen))
+            await until(lambda: same_as_standin(monitor, standin))
+        finally:
+            await nodes.close()
+    await monitor.drain()
+    resync = next(e for e in seen if e.name == "resynced")
+    join = next(e for e in seen if e.name == "QueueCallerJoin")
+    assert [e.seq for e in seen if e.name != "resynced"] == list(range(1, len(seen)))
+    assert resync.seq < join.seq  # the call came after the snapshot
+    assert monitor.state.queue("pbx1", QUEUE).completed == 1
+    assert (await monitor.today())[QUEUE].answered == 1

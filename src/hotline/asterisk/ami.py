@@ -12,7 +12,8 @@ What we add around it, and why (facts from ../shared/asterisk-22/README.md and t
   queued`, then an OriginateResponse with the same ActionID);
 - after every (re)connect a resync (QueueStatus + CoreShowChannels) whose result subscribers get
   as a `resynced` event, so live state is rebuilt from the truth;
-- every event handed to subscribers with the node's name attached.
+- every event handed to subscribers with the node's name attached, and numbered (`seq`, per
+  connection) so a subscriber can tell which events the resync's QueueStatus already reflects.
 """
 
 from __future__ import annotations
@@ -70,13 +71,18 @@ class AmiActionFailed(AmiError):
 @dataclass(frozen=True)
 class NodeEvent:
     """An AMI event from one node; `name` is the Event header, or `resynced` / `disconnected`
-    (ours), whose `lists` carry the resync's QueueStatus and CoreShowChannels messages."""
+    (ours), whose `lists` carry the resync's QueueStatus and CoreShowChannels messages.
+
+    `seq` numbers a connection's events from 1 (0: not numbered). On `resynced` it is the seq
+    of the last event received before the QueueStatus answer was complete: events up to it are
+    in the snapshot, later ones are not."""
 
     node: str
     name: str
     fields: Mapping[str, str]
     at: datetime = field(default_factory=utcnow)
     lists: Mapping[str, list[Message]] = field(default_factory=dict)
+    seq: int = 0
 
     def get(self, key: str, default: str = "") -> str:
         return str(self.fields.get(key, default))
@@ -135,6 +141,9 @@ class AmiNode:
         self.manager: _Manager | None = None
         self.subscribers: list[Subscriber] = []
         self._lost: asyncio.Event | None = None
+        self._seq = 0  # events received on this connection
+        self._snapshot: asyncio.Future[Any] | None = None  # the resync's QueueStatus answer
+        self._snapshot_seq: int | None = None
 
     # state ---------------------------------------------------------------------------------
     def _set(self, state: NodeState, error: str | None = None) -> None:
@@ -193,6 +202,7 @@ class AmiNode:
             self._close()
             return False
         self.connections += 1
+        self._seq, self._snapshot, self._snapshot_seq = 0, None, None
         manager.register_event("*", self._on_event)
         self._set(NodeState.CONNECTED)
         pinger = asyncio.create_task(self._ping_until_lost(lost), name=f"ami-ping-{self.name}")
@@ -238,14 +248,26 @@ class AmiNode:
         lists = {}
         for action in ("QueueStatus", "CoreShowChannels"):
             try:
-                lists[action] = await self.action({"Action": action}, as_list=True)
+                lists[action] = await self.action(
+                    {"Action": action}, as_list=True,
+                    on_sent=self._watch_snapshot if action == "QueueStatus" else None)
             except AmiError as exc:
                 log.warning("AMI node %s: resync %s failed: %s", self.name, action, exc)
                 return
-        self._publish(NodeEvent(self.name, "resynced", {}, lists=lists))
+        seq = self._seq if self._snapshot_seq is None else self._snapshot_seq
+        self._snapshot = None
+        self._publish(NodeEvent(self.name, "resynced", {}, lists=lists, seq=seq))
+
+    def _watch_snapshot(self, answer: asyncio.Future[Any]) -> None:
+        self._snapshot, self._snapshot_seq = answer, None
 
     def _on_event(self, _manager: Manager, message: Message) -> None:
-        self._publish(NodeEvent(self.name, message.get("Event", ""), message))
+        # panoramisk completes the answer's future while it reads the list's last message, so
+        # the first event read after it is the first one the snapshot does not reflect.
+        if self._snapshot is not None and self._snapshot.done() and self._snapshot_seq is None:
+            self._snapshot_seq = self._seq
+        self._seq += 1
+        self._publish(NodeEvent(self.name, message.get("Event", ""), message, seq=self._seq))
 
     def _close(self) -> None:
         if self.manager is not None:
@@ -255,9 +277,12 @@ class AmiNode:
 
     # actions -------------------------------------------------------------------------------
     async def _send(self, manager: _Manager, fields: Mapping[str, Any], *,
-                    as_list: bool | None = None, reply_within: float | None = None) -> Any:
+                    as_list: bool | None = None, reply_within: float | None = None,
+                    on_sent: Callable[[asyncio.Future[Any]], None] | None = None) -> Any:
         action = Action(dict(fields), as_list=as_list)
         future = manager.send_action(action, as_list=as_list)
+        if on_sent is not None:
+            on_sent(future)
         try:
             async with asyncio.timeout(reply_within or self.action_timeout):
                 reply = await asyncio.shield(future)
@@ -273,7 +298,8 @@ class AmiNode:
         return reply
 
     async def action(self, fields: Mapping[str, Any], *, as_list: bool | None = None,
-                     reply_within: float | None = None) -> Any:
+                     reply_within: float | None = None,
+                     on_sent: Callable[[asyncio.Future[Any]], None] | None = None) -> Any:
         """Send one action and wait (with a deadline) for its complete answer: a Message, or
         for list actions the list of messages up to `EventList: Complete`."""
         manager = self.manager
@@ -281,7 +307,7 @@ class AmiNode:
             raise AmiNotConnected(f"AMI node {self.name} is {self.state}")
         lost = self._lost
         task = asyncio.ensure_future(self._send(manager, fields, as_list=as_list,
-                                                reply_within=reply_within))
+                                                reply_within=reply_within, on_sent=on_sent))
         waiter = asyncio.ensure_future(lost.wait()) if lost else None
         try:
             done, _ = await asyncio.wait({task, *([waiter] if waiter else [])},

@@ -14,6 +14,7 @@ better than one told to leave a message when agents are there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -76,8 +77,10 @@ def parse_hours(entries: Iterable[str]) -> tuple[Span, ...]:
     return spans
 
 
+@functools.lru_cache(maxsize=64)
 def statutory_holiday(day: date) -> bool:
-    """A public holiday of the official calendar (not an ordinary weekend)."""
+    """A public holiday of the official calendar (not an ordinary weekend). Cached per day, so
+    a year the calendar lacks is logged once a day, not on every call."""
     import chinese_calendar  # imported when holidays = "closed" only
 
     try:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.config import ConfigError, load_settings
-from hotline.ivr.hours import BusinessHours, parse_span
+from hotline.ivr.hours import BusinessHours, parse_span, statutory_holiday
 
 KUNMING = ZoneInfo("Asia/Shanghai")
 
@@ -68,6 +68,7 @@ def test_a_night_shift_belongs_to_the_day_it_starts() -> None:
 
 
 def test_a_year_the_calendar_does_not_know_is_open(caplog: pytest.LogCaptureFixture) -> None:
+    statutory_holiday.cache_clear()
     hours = BusinessHours.from_config(["mon-sun 00:00-24:00"], KUNMING, "closed")
     assert hours.is_open(local(2099, 10, 1, 10, 0))
     assert any("does not cover 2099" in r.getMessage() for r in caplog.records)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.agents import profiles
 from hotline.agents.models import AgentProfile, AgentState, AgentStateChange
@@ -98,6 +99,22 @@ class Agent:
         }
 
 
+async def _last_changes(db: AsyncSession, user_ids: list[int]) -> dict[int, AgentStateChange]:
+    if not user_ids:
+        return {}
+    last_ids = (select(func.max(AgentStateChange.id))
+                .where(AgentStateChange.user_id.in_(user_ids))
+                .group_by(AgentStateChange.user_id))
+    rows = await db.scalars(select(AgentStateChange).where(AgentStateChange.id.in_(last_ids)))
+    return {row.user_id: row for row in rows}
+
+
+def _status_of(row: AgentStateChange | None, profile: AgentProfile) -> AgentStatus:
+    if row is None:
+        return logged_out(profile.created_at)
+    return AgentStatus(row.state, row.at, row.reason, row.call_uniqueid)
+
+
 class AgentDesk:
     def __init__(self, db: SessionMaker, nodes: AmiNodes | None, notifier: AgentNotifier, *,
                  wrap_up_seconds: int = 15, queue_config: QueueConfig | None = None,
@@ -111,18 +128,16 @@ class AgentDesk:
 
     # loading ---------------------------------------------------------------------------------
     async def load(self) -> None:
-        """Every active softphone user with a profile, and their last stored state."""
+        """Every active softphone user with a profile, and their last stored state; a wrap-up
+        that was running when the process stopped gets its timer again."""
         async with self.db() as db:
             pairs = await profiles.all_profiles(db)
-            last_ids = select(func.max(AgentStateChange.id)).group_by(AgentStateChange.user_id)
-            rows = (await db.scalars(select(AgentStateChange).where(
-                AgentStateChange.id.in_(last_ids)))).all()
-        last = {row.user_id: row for row in rows}
+            last = await _last_changes(db, [user.id for _, user in pairs])
         for profile, user in pairs:
-            row = last.get(user.id)
-            status = (AgentStatus(row.state, row.at, row.reason, row.call_uniqueid)
-                      if row else logged_out(profile.created_at))
-            self._remember(Agent(user.id, user.username, user.display_name, profile, status))
+            self._remember(Agent(user.id, user.username, user.display_name, profile,
+                                 _status_of(last.get(user.id), profile)))
+            if self.agents[user.id].status.state is AgentState.WRAP_UP:
+                self._start_timer(self.agents[user.id])
 
     def _remember(self, agent: Agent) -> None:
         old = self.agents.get(agent.user_id)
@@ -138,10 +153,11 @@ class AgentDesk:
         async with self.db() as db:
             profile = await profiles.get_profile(db, user_id)
             user = await db.get(User, user_id)
+            last = await _last_changes(db, [user_id])
         if profile is None or user is None or not user.active:
             raise AgentError("您还没有软电话分机，请联系管理员配置坐席信息", 409)
         self._remember(Agent(user.id, user.username, user.display_name, profile,
-                             logged_out(profile.created_at)))
+                             _status_of(last.get(user_id), profile)))
         return self.agents[user_id]
 
     async def agent(self, user_id: int) -> Agent:

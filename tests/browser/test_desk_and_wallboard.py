@@ -38,7 +38,7 @@ from hotline.db.models import (
     TicketStatus,
 )
 from hotline.web.app import create_app
-from hotline.web.keys import AMI, DB
+from hotline.web.keys import AMI, BUS, DB
 
 from conftest import PASSWORD, hotline_standin, standin_settings
 
@@ -135,6 +135,12 @@ async def test_a_call_from_queue_to_ticket_on_the_desk_and_the_wallboard(
                                                               "PJSIP/agent8201")]
     agent_row = board.locator("#agents tr", has_text="王芳")
     await expect(agent_row.locator(".state")).to_have_text("空闲", timeout=WAIT)
+
+    # An emergency transfer by the IVR (its "alerts" event) reaches the supervisor at once.
+    app[BUS].publish("alerts", {"type": "emergency", "service": "119", "caller": "13700001111",
+                                "line": "12345-5301", "transcript": "着火了"})
+    await expect(board.locator("#alerts .alert-emergency")).to_contain_text(
+        "紧急转接 119：来电 13700001111", timeout=WAIT)
 
     # A caller queues: the wallboard shows them waiting.
     call = standin.queued_call(caller_num=CALLER, queue="hl-12345-5301", uniqueid=UNIQUEID)

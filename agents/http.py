@@ -21,6 +21,7 @@ from hotline.agents.state import STATE_LABELS, PauseReason
 from hotline.asterisk.dialplan import EMERGENCY_NUMBERS
 from hotline.auth.policy import allow
 from hotline.db.models import Role, User
+from hotline.tickets.services import Options
 from hotline.web.keys import AGENT_DESK, AMI, BUS, DB, SETTINGS
 from hotline.web.middleware import current_session, current_user, json_error
 from hotline.web.templates import render
@@ -140,7 +141,8 @@ async def file_ticket(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         user = await db.get(User, current_user(request).id)
         assert user is not None
-        ticket = await filing.file_ticket(db, user, form, request.app[SETTINGS].zone)
+        ticket = await filing.file_ticket(db, user, form,
+                                          Options.from_settings(request.app[SETTINGS]))
         number, status = ticket.number, ticket.status.value
     return web.json_response({"id": ticket.id, "number": number, "status": status}, status=201)
 

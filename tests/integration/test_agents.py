@@ -369,3 +369,43 @@ async def test_an_agent_in_the_queues_is_added_again_after_asterisk_restarts(app
     again = standin.actions_named("QueueAdd")[-1]
     assert (again["Interface"], again["Paused"], again["Reason"]) == (
         "PJSIP/agent8108", "true", "会议")
+
+
+async def test_without_asterisk_the_desk_says_so_and_nothing_changes(client):
+    """The app with no [[asterisk]] node configured (the `client` fixture)."""
+    user = await make_agent(client, "feng", extension="8110", queues={"hl-96128": 0})
+    token = await as_user(client, "feng")
+    response = await post(client, "/desk/state", token, {"state": "ready"})
+    assert response.status == 503 and "电话系统" in (await response.json())["error"]
+    assert await history(client, user.id) == []
+
+
+async def test_the_admin_sets_an_agents_extension_queues_and_skills(client):
+    agent = await make_agent(client, "chen", extension="8111")
+    async with client.app[DB]() as db:
+        await create_user(db, username="root", display_name="管理员", role=Role.ADMIN,
+                          password=PASSWORD)
+    path = f"/admin/agents/{agent.id}/profile"
+    body = {"extension": "8222", "queues": {"hl-96128": 1},
+            "skills": [{"kind": "language", "name": "English", "level": 1}]}
+    token = await as_user(client, "chen")
+    assert (await client.put(path, json=body, headers={"X-CSRF-Token": token})).status == 403
+    token = await as_user(client, "root")
+    response = await client.put(path, json=body, headers={"X-CSRF-Token": token})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["extension"] == "8222"
+    desk_agent = await client.app[AGENT_DESK].agent(agent.id)
+    assert desk_agent.interface == "PJSIP/agent8222"
+    assert client.app[AGENT_DESK].by_interface("PJSIP/agent8111") is None
+    async with client.app[DB]() as db:
+        profile = await profiles.get_profile(db, agent.id)
+        assert [(q.queue, q.penalty) for q in profile.queues] == [("hl-96128", 1)]
+        assert [(s.kind, s.name) for s in profile.skills] == [(SkillKind.LANGUAGE, "English")]
+    for bad, words in (({**body, "extension": "120"}, "分机号"),
+                       ({**body, "skills": [{"kind": "mood", "name": "x"}]}, "技能"),
+                       ({**body, "queues": {"bad queue": 0}}, "队列")):
+        response = await client.put(path, json=bad, headers={"X-CSRF-Token": token})
+        assert response.status == 400 and words in (await response.json())["error"], bad
+    response = await client.put("/admin/agents/999999/profile", json=body,
+                                headers={"X-CSRF-Token": token})
+    assert response.status == 404

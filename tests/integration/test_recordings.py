@@ -24,7 +24,7 @@ from hotline.recordings.transcribe import Transcriber
 from hotline.testing.transcripts import from_asterisk
 from hotline.web.keys import DB, RECORDINGS
 
-from conftest import csrf_token, logged_in
+from conftest import add_user, csrf_token, logged_in, login
 
 STARTED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 
@@ -144,9 +144,9 @@ async def playback_setup(client):
         d2 = Department(name="昆明市住建局", region_code="530100")
         session.add_all([d1, d2])
         await session.commit()
-    await logged_in(client, "a1", "agent", region_code="530100")
-    await logged_in(client, "h1", "handler", department_id=d1.id)
-    await logged_in(client, "h2", "handler", department_id=d2.id)
+    await add_user(client, "a1", "agent", region_code="530100")
+    await add_user(client, "h1", "handler", department_id=d1.id)
+    await add_user(client, "h2", "handler", department_id=d2.id)
     async with db() as session:
         a1 = await session.scalar(select(User).where(User.username == "a1"))
         ticket = Ticket(number="5301-20261125-0001", channel=TicketChannel.PHONE,
@@ -161,7 +161,6 @@ async def playback_setup(client):
 
 
 async def as_user(client, username, role=None, **fields):
-    from conftest import login
     if role is not None:
         return await logged_in(client, username, role, **fields)
     client.session.cookie_jar.clear()
@@ -195,6 +194,7 @@ async def test_range_playback_and_who_may_listen(client):
     await as_user(client, "a2", "agent", region_code="530100")
     assert (await client.get(url)).status == 403
     assert (await client.get("/api/recordings/999999")).status == 404
+    assert await (await client.get("/api/recordings")).json() == []  # a2 may play nothing
 
     async with client.app[DB]() as session:
         audits = (await session.execute(
@@ -212,18 +212,16 @@ async def test_transcript_search_lists_only_what_the_user_may_play(client):
         row = await session.get(Recording, recording.id)
         row.transcript = "小区 停水 三天 了"
         await session.commit()
+        ticket_id = await session.scalar(select(Ticket.id))
     await as_user(client, "a1")
     found = await (await client.get("/api/recordings", params={"q": "停水"})).json()
     assert [(r["id"], r["tickets"]) for r in found] == [(recording.id, ["5301-20261125-0001"])]
     assert found[0]["url"] == f"/api/recordings/{recording.id}"
     assert await (await client.get("/api/recordings", params={"q": "停电"})).json() == []
-    await as_user(client, "a2", "agent", region_code="530100")
+    assert (await client.get("/api/recordings", params={"call_id": "x"})).status == 400
+    await as_user(client, "h2")  # another department: nothing
     assert await (await client.get("/api/recordings", params={"q": "停水"})).json() == []
-    bad = await client.get("/api/recordings", params={"call_id": "x"})
-    assert bad.status == 400
     await as_user(client, "h1")
-    async with client.app[DB]() as session:
-        ticket_id = await session.scalar(select(Ticket.id))
     by_ticket = await (await client.get("/api/recordings", params={"ticket_id": ticket_id})).json()
     assert [r["id"] for r in by_ticket] == [recording.id]
     other = await (await client.get("/api/recordings", params={"ticket_id": ticket_id + 1})).json()

@@ -62,8 +62,12 @@ def _check(wav: wave.Wave_read) -> WavInfo:
 def wav_info(path: Path) -> WavInfo:
     """Rate and length of a WAV the recognizer can use. Raises `wave.Error`, `EOFError`,
     `OSError` or `ValueError` (saying what is wrong) for one it cannot."""
-    with wave.open(str(path), "rb") as wav:
-        return _check(wav)
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return _check(wav)
+    except wave.Error as exc:
+        raise ValueError(f"not a PCM WAV file ({exc}); Asterisk's RECORD FILE format wav is "
+                         f"one, or convert with: sox IN -b 16 -e signed-integer OUT.wav") from None
 
 
 def _samples(frames: bytes, width: int, channels: int) -> array[int]:

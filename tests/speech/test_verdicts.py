@@ -168,3 +168,6 @@ def test_streaming_block_by_block_gives_the_same_samples(
 def test_wav_files_python_cannot_read_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="8 or 16-bit"):
         audio.wav_info(write_wav(tmp_path / "24.wav", [0, 0, 0], width=3))
+    (tmp_path / "text.wav").write_text("RIFF but not really")
+    with pytest.raises(ValueError, match=r"not a PCM WAV file.*sox IN"):
+        audio.wav_info(tmp_path / "text.wav")

@@ -339,3 +339,34 @@ async def test_recording_a_manual_follow_up(client):
         survey = await session.scalar(select(TicketSurvey).where(
             TicketSurvey.ticket_id == reached_ticket))
     assert (survey.satisfaction, survey.solved, survey.actor) == ("satisfied", True, "a1")
+
+
+async def test_a_late_report_of_an_ended_attempt_does_not_settle_the_next(db):
+    """The FastAGI survey and the dialplan's HotlineSurveyResult both report an unfinished
+    survey; the second report, for a job no longer dialing, is ignored and must not count as
+    the answers of the next attempt (which then ends on its hang-up as usual)."""
+    from hotline.asterisk.ami_codec import AmiMessage
+
+    _, job_id = await follow_up_ticket(db)
+    clock = Clock(MORNING)
+    async with AmiStandin(contexts=SURVEY_CONTEXTS) as standin, Rig(db, standin, clock) as rig:
+        assert await rig.dialer.tick() == 1
+        first = await rig.until_attempt(job_id, 1, AttemptStatus.ANSWERED)
+        await rig.dialer.on_survey(str(job_id), SurveyAnswers(None, None, False))
+        await rig.until_attempt(job_id, 1, AttemptStatus.FAILED)
+        seen = asyncio.Event()  # subscribed after the dialer: it has had the event first
+        rig.nodes.subscribe(lambda event: event.name == "UserEvent" and seen.set())
+        standin.emit(AmiMessage([
+            ("Event", "UserEvent"), ("Privilege", "user,all"), ("Uniqueid", first.channel_id),
+            ("UserEvent", "HotlineSurveyResult"), ("Job", str(job_id)), ("Satisfaction", ""),
+            ("Solved", "")]))
+
+        async def reported():
+            return seen.is_set() and not rig.dialer._reports
+
+        await eventually(reported)
+        rig.dialer.result_grace = 0.05
+        clock.now += timedelta(minutes=30)
+        assert await rig.dialer.tick() == 1
+        second = await rig.until_attempt(job_id, 2, AttemptStatus.FAILED)
+    assert second.reason == "通话结束，未收到回访答案"

@@ -52,6 +52,7 @@ from hotline.followup.services import Attempt, Policy
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RING_TIMEOUT_MS = 40_000
+MAX_REMEMBERED_HANGUPS = 1000
 
 
 class Dialer:
@@ -75,7 +76,11 @@ class Dialer:
         if event.name == "Hangup":
             uniqueid = event.get("Uniqueid")
             if uniqueid.startswith(services.CHANNEL_PREFIX):
+                # remembered even before its attempt waits for it (the Hangup of a short call
+                # can overtake the OriginateResponse's processing); bounded
                 self._hung_up.setdefault(uniqueid, asyncio.Event()).set()
+                while len(self._hung_up) > MAX_REMEMBERED_HANGUPS:
+                    self._hung_up.pop(next(iter(self._hung_up)))
         elif event.name == "UserEvent" and event.get("UserEvent") == dp.EVENT_SURVEY_RESULT:
             # The dialplan's own report of the answers (h of [hotline-survey]): they reach
             # the dialer even when the survey's FastAGI ran on another controller. The first
@@ -92,10 +97,12 @@ class Dialer:
             log.warning("survey answers for job %r: not a follow-up job id", job)
             return
         async with self.db() as db:
-            await services.record_survey(
+            applied = await services.record_survey(
                 db, int(job), answers.satisfaction, answers.solved, answers.completed,
                 self.policy, self.clock(), self.ticket_options)
-        self._answers.setdefault(int(job), asyncio.Event()).set()
+        waiting = self._answers.get(int(job))
+        if applied is not None and waiting is not None:
+            waiting.set()
         self.wake()
 
     # the loop ------------------------------------------------------------------------------------
@@ -172,8 +179,10 @@ class Dialer:
         await self._await_survey(attempt)
 
     async def _await_survey(self, attempt: Attempt) -> None:
-        """Until the answers are stored, or the call hung up and the grace is over."""
-        answers = self._answers.setdefault(attempt.job_id, asyncio.Event())
+        """Until the answers are stored, or the call hung up and the grace is over. Answers
+        that came before this waits are in the database already: `_failed` then changes
+        nothing (it only fails an attempt still in flight)."""
+        answers = self._answers[attempt.job_id] = asyncio.Event()
         hung_up = self._hung_up.setdefault(attempt.channel_id, asyncio.Event())
         try:
             waiters = {asyncio.ensure_future(answers.wait()),
@@ -190,7 +199,8 @@ class Dialer:
             if not answers.is_set():
                 await self._failed(attempt, "通话结束，未收到回访答案")
         finally:
-            self._answers.pop(attempt.job_id, None)
+            if self._answers.get(attempt.job_id) is answers:
+                self._answers.pop(attempt.job_id)
             self._hung_up.pop(attempt.channel_id, None)
 
     async def _failed(self, attempt: Attempt, reason: str,

@@ -35,8 +35,7 @@ async def ticket_count(client: Any) -> int:
         return await db.scalar(select(func.count()).select_from(Ticket))
 
 
-async def test_web_submission_is_filed_once_per_key(client):
-    token = await logged_in(client, "web-gateway", "agent", region_code=KUNMING)
+async def web_submission_is_filed_once_per_key(client, token):
     body = {**WATER_CUT, "idempotency_key": "web-form-0001"}
     first = await expect(await post(client, "/api/tickets", body, token), 201)
     assert (first["status"], first["channel"], first["created"]) == ("draft", "web", True)
@@ -46,19 +45,17 @@ async def test_web_submission_is_filed_once_per_key(client):
     assert await ticket_count(client) == 1
 
 
-async def test_concurrent_posts_with_one_key_make_one_ticket(client):
-    token = await logged_in(client, "web-gateway", "agent")
+async def concurrent_posts_with_one_key_make_one_ticket(client, token):
     body = {**WATER_CUT, "channel": "wechat", "idempotency_key": "wechat-msg-77"}
     responses = await asyncio.gather(*(post(client, "/api/tickets", body, token)
                                        for _ in range(2)))
     bodies = [await r.json() for r in responses]
     assert sorted(r.status for r in responses) == [200, 201], bodies
     assert bodies[0]["number"] == bodies[1]["number"]
-    assert await ticket_count(client) == 1
+    assert await ticket_count(client) == 2
 
 
-async def test_an_emergency_text_alerts_supervisors_at_once(client):
-    token = await logged_in(client, "sms-gateway", "agent")
+async def an_emergency_text_alerts_supervisors_at_once(client, token):
     alerts = client.app[BUS].subscribe(["alerts"])
     body = {**WATER_CUT, "channel": "sms", "title": "救命",
             "content": "我家楼下着火了，火很大，快来人！"}
@@ -74,8 +71,8 @@ async def test_an_emergency_text_alerts_supervisors_at_once(client):
     alerts.close()
 
 
-async def test_bad_submissions_get_clear_errors(client):
-    token = await logged_in(client, "web-gateway", "agent")
+async def bad_submissions_get_clear_errors(client, token):
+    before = await ticket_count(client)
     cases = [
         ({**WATER_CUT, "channel": "phone"}, "channel"),  # calls are filed at the desk
         ({**WATER_CUT, "region_code": "110000"}, "region_code"),  # not Yunnan
@@ -92,13 +89,28 @@ async def test_bad_submissions_get_clear_errors(client):
     response = await client.post("/api/tickets", data="not json",
                                  headers={"X-CSRF-Token": token, "Content-Type": "text/plain"})
     assert response.status == 415
-    assert await ticket_count(client) == 0
-    handler_refused = await client.get("/api/tickets?status=nonsense")
-    assert (await expect(handler_refused, 400))["field"] == "status"
+    assert await ticket_count(client) == before
+    for query, field in (("status=nonsense", "status"), ("limit=5000", "limit")):
+        assert (await expect(await client.get(f"/api/tickets?{query}"), 400))["field"] == field
 
 
-async def test_steps_over_http_and_refusals(client):
+async def test_other_channels(client):
+    """Web, SMS, WeChat submissions: once per key (also concurrently), emergencies alerted,
+    bad input refused with the field named."""
+    token = await logged_in(client, "web-gateway", "agent", region_code=KUNMING)
+    await bad_submissions_get_clear_errors(client, token)
+    await web_submission_is_filed_once_per_key(client, token)
+    await concurrent_posts_with_one_key_make_one_ticket(client, token)
+    await an_emergency_text_alerts_supervisors_at_once(client, token)
+
+
+async def test_steps_over_http_and_what_a_handler_sees(client):
     s = await seed(client.app[DB])
+    await steps_over_http_and_refusals(client, s)
+    await a_handler_sees_only_their_departments_tickets(client, s)
+
+
+async def steps_over_http_and_refusals(client, s):
     token = await logged_in(client, "agent1", "agent", region_code=KUNMING)
     number = (await expect(await post(client, "/api/tickets", WATER_CUT, token), 201))["number"]
     url = f"/api/tickets/{number}/actions"
@@ -126,9 +138,8 @@ async def test_steps_over_http_and_refusals(client):
     assert "merge" in detail["actions"] and "sign" not in detail["actions"]
 
 
-async def test_a_handler_sees_only_their_departments_tickets(client):
-    s = await seed(client.app[DB])
-    token = await logged_in(client, "agent1", "agent", region_code=KUNMING)
+async def a_handler_sees_only_their_departments_tickets(client, s):
+    token = await logged_in(client, "agent2", "agent", region_code=KUNMING)
     numbers = []
     for topic in ("供水", "物业"):  # → 水务局 (rule), 住建局 (the region's default)
         number = (await expect(await post(client, "/api/tickets", {**WATER_CUT, "topic": topic},
@@ -141,7 +152,9 @@ async def test_a_handler_sees_only_their_departments_tickets(client):
 
     token = await logged_in(client, "water1", "handler", region_code=KUNMING,
                             department_id=s.water.id)
-    assert [t["number"] for t in await expect(await client.get("/api/tickets"), 200)] == [water]
+    seen = await expect(await client.get("/api/tickets"), 200)
+    assert water in {t["number"] for t in seen} and housing not in {t["number"] for t in seen}
+    assert {t["department_id"] for t in seen} == {s.water.id}
     await expect(await client.get(f"/api/tickets/{housing}"), 404)
     await expect(await post(client, f"/api/tickets/{housing}/actions", {"action": "sign"},
                             token), 404)

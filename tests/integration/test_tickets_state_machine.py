@@ -211,7 +211,7 @@ def test_random_step_sequences_keep_tickets_valid(db_url):
     machine = machine_for(db_url)
     try:
         run_state_machine_as_test(machine, settings=settings(
-            max_examples=20, stateful_step_count=30, deadline=None, derandomize=True,
+            max_examples=15, stateful_step_count=30, deadline=None, derandomize=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
     finally:
         machine.dispose()  # type: ignore[attr-defined]

@@ -175,16 +175,19 @@ async def act(db: AsyncSession, ref: int | str, action: Action | str, actor: Act
     step = check_step(action, ticket.status, who.role)
     before = ticket.status
     context = steps.StepContext(db, ticket, who, note.strip(), options, now, params)
-    outcome = await steps.run(action, context)
-    ticket.status = outcome.status or step.target or before
-    ticket.updated_at = now  # always an UPDATE: the version moves, concurrent steps conflict
-    db.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=who.user_id, actor=who.name,
-                       action=action.value, from_status=before, to_status=ticket.status,
-                       note=outcome.note))
-    if ticket.status == TicketStatus.FOLLOW_UP and before != TicketStatus.FOLLOW_UP:
-        await steps.run_follow_up_hooks(db, ticket)
-    try:
+    try:  # any flush from here on may find the row changed by someone else
+        outcome = await steps.run(action, context)
+        ticket.status = outcome.status or step.target or before
+        ticket.updated_at = now  # always an UPDATE: the version moves, concurrent steps conflict
+        db.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=who.user_id, actor=who.name,
+                           action=action.value, from_status=before, to_status=ticket.status,
+                           note=outcome.note))
+        if ticket.status == TicketStatus.FOLLOW_UP and before != TicketStatus.FOLLOW_UP:
+            await steps.run_follow_up_hooks(db, ticket)
         await db.commit()
+    except WorkflowError:
+        await db.rollback()
+        raise
     except StaleDataError:
         await db.rollback()
         raise StaleTicket("工单已被他人修改，请刷新后重试", field="version") from None

@@ -6,9 +6,9 @@
     sign_within_days = 1                 # 签收 within this many working days of 交办
     nearly_overdue_hours = 24            # "nearly overdue" when the deadline is this close
     scan_seconds = 300                   # how often the 督办 job looks for overdue tickets
-    [tickets.deadline_days]              # 诉求类型 → working days to reply
-    咨询 = 1
-    投诉 = 5
+    [tickets.deadline_days]              # 诉求类型 → working days (added to the defaults)
+    "咨询" = 1                           # TOML: non-ASCII keys in quotes
+    "投诉" = 5
 """
 
 from __future__ import annotations
@@ -36,4 +36,4 @@ class TicketsConfig(BaseModel):
                 raise ValueError("a category name must be 1-64 characters")
             if not 1 <= value <= 90:
                 raise ValueError(f"{category}: working days must be 1-90")
-        return days
+        return {**DEFAULT_DEADLINE_DAYS, **days}  # a file names the categories it changes

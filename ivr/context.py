@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -30,6 +30,7 @@ from hotline.ivr.statement import Recognizer
 
 if TYPE_CHECKING:
     from hotline.ivr.survey import SurveyHook
+    from hotline.ivr.waiting import VirtualHold
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ class FlowContext:
     recognize_within: float = 5.0
     menu: Menu = field(default_factory=default_menu)
     on_survey: SurveyHook | None = None  # the follow-up dialer's; None: answers are logged
+    # The queue feature's, when it runs (ivr/wiring.py): routing variables for (node, line
+    # queue), and virtual hold (waiting.py).
+    queue_route: Callable[[str, str], Mapping[str, str]] | None = None
+    virtual_hold: VirtualHold | None = None
     now: Callable[[], datetime] = utcnow
     _lines: dict[str, LineInfo] = field(default_factory=dict)
     _dids: dict[str, str] = field(default_factory=dict)

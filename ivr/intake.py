@@ -28,6 +28,7 @@ from hotline.ivr.prompts import greeting_for, sound_name
 from hotline.ivr.records import note_call
 from hotline.ivr.statement import MIN_SAMPLES, Heard, audio_length, hear, record, recording_path
 from hotline.ivr.transfer import report_emergency, to_emergency, to_queue
+from hotline.ivr.waiting import join_queue
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,8 @@ async def _menu(channel: AgiChannel, ctx: FlowContext, state: CallState,
 
 async def to_agent(channel: AgiChannel, ctx: FlowContext, state: CallState, route: Route, *,
                    choice: str, transcript: str | None = None, note: bool = True) -> None:
-    """Store what was learned, set the queue variables, then say so (the variables come first:
-    a caller who hangs up during the prompt leaves nothing half-done)."""
+    """Store what was learned, then join the queue (waiting.py: variables first, then the
+    prompt or the virtual-hold offer)."""
     if note:
         fields: dict[str, str] = {"ivr_choice": choice}
         if route.category:
@@ -145,8 +146,7 @@ async def to_agent(channel: AgiChannel, ctx: FlowContext, state: CallState, rout
         if transcript:
             fields["transcript"] = transcript
         await _note(ctx, state, **fields)
-    await to_queue(channel, state, route)
-    await play(channel, sound_name("transfer-agent"))
+    await join_queue(channel, ctx, state, route)
 
 
 async def _note(ctx: FlowContext, state: CallState, **fields: str) -> None:

@@ -1,0 +1,52 @@
+"""Plugs the queue feature (hotline.queue) into the call flows once both run: the app factory
+calls `setup(app)` after `queue.http.setup(app)`, so this cleanup context starts after the one
+that puts the QueueMonitor and the VirtualHoldService on the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from hotline.web.keys import IVR, QUEUES, SETTINGS, VIRTUAL_HOLD
+
+
+class _LiveQueuesOnly:
+    """Virtual hold only for a queue whose live state is known: without it the estimate is a
+    guess (the default handling time) and every caller would be offered a callback."""
+
+    def __init__(self, service: Any, monitor: Any) -> None:
+        self.service, self.monitor = service, monitor
+
+    async def offer(self, node: str, queue: str) -> Any:
+        if self.monitor.state.queue(node, queue) is None:
+            return None
+        return await self.service.offer(node, queue)
+
+    async def accept(self, offer: Any, uniqueid: str, linkedid: str, number: str) -> int:
+        return int(await self.service.accept(offer, uniqueid, linkedid, number))
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_plug)
+
+
+async def _plug(app: web.Application) -> AsyncIterator[None]:
+    from hotline.queue.routing import route_call
+
+    context, config = app[IVR], app[SETTINGS].queue
+    monitor = app.get(QUEUES)
+    if monitor is not None:
+        def route(node: str, queue: str) -> Mapping[str, str]:
+            # Only with live state of the node: without it every 12345 caller would overflow.
+            if node not in monitor.state.nodes:
+                return {}
+            return route_call(monitor.state, node, queue, config).variables()
+
+        context.queue_route = route
+    service = app.get(VIRTUAL_HOLD)
+    if monitor is not None and service is not None:
+        context.virtual_hold = _LiveQueuesOnly(service, monitor)
+    yield
+    context.queue_route = context.virtual_hold = None

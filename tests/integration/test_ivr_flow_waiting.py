@@ -1,0 +1,87 @@
+"""Joining the queue with the queue feature's knowledge (ivr/waiting.py): its routing variables
+(overflow, queue timeout) and the virtual-hold offer (按1保留排队位置) when the estimated wait is
+long. The queue feature is stood in for by fakes with its interface (hotline.queue.routing
+`Route.variables()`, hotline.queue.virtual_hold.VirtualHoldService `offer`/`accept`); the app
+wiring is checked in test_ivr_flow.py. STREAM FILE and WAIT FOR DIGIT as in agi-session-normal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ivr_flow_support import call_row, context, run_call
+
+from hotline.db.models import CallOutcome
+from hotline.testing.agi_client import Caller
+
+
+@dataclass(frozen=True)
+class Offer:
+    node: str
+    queue: str
+    estimated_wait: int
+
+
+@dataclass
+class FakeVirtualHold:
+    wait: int | None
+    offers: list[tuple[str, str]] = field(default_factory=list)
+    accepted: list[tuple[Offer, str, str, str]] = field(default_factory=list)
+
+    async def offer(self, node, queue):
+        self.offers.append((node, queue))
+        return None if self.wait is None else Offer(node, queue, self.wait)
+
+    async def accept(self, offer, uniqueid, linkedid, number):
+        self.accepted.append((offer, uniqueid, linkedid, number))
+        return 77
+
+
+OFFER = ["hotline/queue-wait-before", "hotline/digits/5", "hotline/queue-wait-after",
+         "hotline/virtual-hold-offer"]
+
+
+async def test_the_queue_feature_routes_the_caller(db, tmp_path):
+    seen = []
+
+    def route(node, queue):  # a 12345 line with nobody logged in: to 96128 at once
+        seen.append((node, queue))
+        return {"HOTLINE_QUEUE": "hl-96128", "HOTLINE_PRIORITY": "0"}
+
+    run = await run_call(context(db, tmp_path, queue_route=route), Caller(keys=["2"]))
+    assert run.escaped == [] and seen == [("pbx1", "hl-12345-5301")]
+    assert run.variables == {"HOTLINE_QUEUE": "hl-96128", "HOTLINE_PRIORITY": "0",
+                             "HOTLINE_DEST": "queue"}
+
+    def broken(node, queue):
+        raise KeyError(queue)
+
+    run = await run_call(context(db, tmp_path, queue_route=broken), Caller(keys=["2"]))
+    assert run.escaped == [] and run.variables["HOTLINE_QUEUE"] == "hl-12345-5301"
+
+
+async def test_a_long_wait_offers_virtual_hold_and_1_keeps_the_place(db, tmp_path):
+    hold = FakeVirtualHold(wait=290)  # → "5 minutes"
+    run = await run_call(context(db, tmp_path, virtual_hold=hold),
+                         Caller(number="13800001234", keys=["0", "", "", "", "1"]))  # 1: offer
+    assert run.escaped == []
+    assert run.played[-len(OFFER) - 1:] == [*OFFER, "hotline/virtual-hold-confirmed"]
+    assert hold.offers == [("pbx1", "hl-12345-5301")]
+    [(offer, uniqueid, linkedid, number)] = hold.accepted
+    assert (offer.queue, offer.estimated_wait) == ("hl-12345-5301", 290)
+    assert (uniqueid, linkedid, number) == (run.uniqueid, run.uniqueid, "13800001234")
+    assert run.variables["HOTLINE_DEST"] == "hangup"  # the last word: the call ends here
+    call = await call_row(db, run.uniqueid)
+    assert call.outcome == CallOutcome.IVR_ONLY and call.ended_at is not None
+
+
+async def test_declining_or_a_short_wait_joins_the_queue(db, tmp_path):
+    hold = FakeVirtualHold(wait=290)
+    run = await run_call(context(db, tmp_path, virtual_hold=hold),
+                         Caller(keys=["0", "", "", "", "", "2"]))  # 2 after it
+    assert run.played[-len(OFFER) - 2:] == ["hotline/notice", *OFFER, "hotline/transfer-agent"]
+    assert run.variables["HOTLINE_DEST"] == "queue" and hold.accepted == []
+    short = FakeVirtualHold(wait=None)
+    run = await run_call(context(db, tmp_path, virtual_hold=short), Caller(keys=["0"]))
+    assert run.played[-1] == "hotline/transfer-agent" and short.offers
+    assert "hotline/virtual-hold-offer" not in run.played
+    assert (await call_row(db, run.uniqueid)).ended_at is None  # on its way to an agent

@@ -20,6 +20,7 @@ from hotline.db.engine import create_engine, session_maker
 from hotline.db.migrate import require_head
 from hotline.followup import background as followup
 from hotline.ivr import flows
+from hotline.ivr import wiring as ivr_wiring
 from hotline.ivr.flows import FlowContext
 from hotline.tickets import http as tickets_http
 from hotline.queue import http as queue_http
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
     api.setup(app)
     agents_http.setup(app)  # after the `ami` context: its own cleanup context follows it
     queue_http.setup(app)  # after the `ami` context; before agents/, which reads QUEUES
+    ivr_wiring.setup(app)  # after queue/: the IVR offers virtual hold, routes overflow
     recordings.setup(app)
     followup.setup(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)

@@ -6,6 +6,8 @@ on a hang-up (ami-queue-call.jsonl, ami-abandon.jsonl: MixMonitorStart, later th
 `Hangup` with `Uniqueid` = `Linkedid`), so that Hangup is the signal. Calls whose Hangup this
 controller never saw (it was down, or another controller took it) are found by a periodic sweep
 of ended calls without a recording row; finalising is idempotent, so both may meet.
+A MixMonitorStop (StopMixMonitor before the hang-up; assumed, not captured: the event carries
+the channel's Uniqueid and Linkedid as MixMonitorStart does) finalises the same way.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class RecordingFinaliser:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __call__(self, event: NodeEvent) -> None:
-        if event.name != "Hangup":
+        if event.name not in ("Hangup", "MixMonitorStop"):
             return
         uniqueid, linkedid = event.get("Uniqueid"), event.get("Linkedid")
         if uniqueid and uniqueid == linkedid:

@@ -17,8 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.calls.services import CallStart, record_call_start
-from hotline.db.models import CallbackKind, CallbackStatus, CallbackTask, HotlineLine
+from hotline.calls.services import CallStart, record_call_end, record_call_start
+from hotline.db.models import CallbackKind, CallbackStatus, CallbackTask, CallOutcome, HotlineLine
+from hotline.regions import scope_prefix
 
 OPEN_STATUSES = (CallbackStatus.PENDING, CallbackStatus.DIALING)
 
@@ -46,6 +47,8 @@ async def record_abandoned_callback(db: AsyncSession, abandon: Abandon) -> int |
     call_id = await record_call_start(db, CallStart(
         abandon.node, abandon.uniqueid, abandon.linkedid or abandon.uniqueid, number,
         line_code=line.code if line else None, started_at=abandon.at))
+    # the caller hung up (QueueCallerAbandon follows the Hangup, fact 11): the first end wins
+    await record_call_end(db, abandon.node, abandon.uniqueid, CallOutcome.ABANDONED, abandon.at)
     insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
     await db.execute(insert(CallbackTask).values(
         kind=CallbackKind.ABANDONED, status=CallbackStatus.PENDING, number=number[:32],
@@ -58,13 +61,17 @@ async def record_abandoned_callback(db: AsyncSession, abandon: Abandon) -> int |
     return task_id
 
 
-async def open_callbacks(db: AsyncSession, limit: int = 500) -> list[dict[str, Any]]:
-    """Pending and dialing callback tasks, oldest due first (GET /api/callbacks)."""
-    rows = (await db.execute(
-        select(CallbackTask, HotlineLine.code).outerjoin(
-            HotlineLine, HotlineLine.id == CallbackTask.line_id)
+async def open_callbacks(db: AsyncSession, scope: str | None = None,
+                         limit: int = 500) -> list[dict[str, Any]]:
+    """Pending and dialing callback tasks, oldest due first (GET /api/callbacks); with a
+    region `scope` (the user's region) only those of lines in it."""
+    query = (select(CallbackTask, HotlineLine.code).outerjoin(
+        HotlineLine, HotlineLine.id == CallbackTask.line_id)
         .where(CallbackTask.status.in_(OPEN_STATUSES))
-        .order_by(CallbackTask.due_at, CallbackTask.id).limit(limit))).all()
+        .order_by(CallbackTask.due_at, CallbackTask.id).limit(limit))
+    if scope is not None:
+        query = query.where(HotlineLine.region_code.startswith(scope_prefix(scope)))
+    rows = (await db.execute(query)).all()
     return [{"id": task.id, "kind": str(task.kind), "status": str(task.status),
              "number": task.number, "line": code, "queue": task.queue, "call_id": task.call_id,
              "ticket_id": task.ticket_id, "attempts": task.attempts, "note": task.note,

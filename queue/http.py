@@ -4,7 +4,7 @@
   today's counters per queue with the rates (`DayStats.as_dict`), the targets, and the
   estimated wait of a new caller per queue.
 - GET /api/callbacks (admin, supervisor, agent): open callback tasks (abandoned calls, virtual
-  hold, messages), oldest due first.
+  hold, messages), oldest due first; a user with a region sees those of the lines in it.
 
 `setup(app)` adds the routes and a cleanup context that (after the database and AMI ones)
 puts a QueueMonitor at app[QUEUES] subscribed to every AMI node, a VirtualHoldService at
@@ -25,6 +25,7 @@ from hotline.queue.ami_events import QueueMonitor
 from hotline.queue.callbacks import open_callbacks
 from hotline.queue.virtual_hold import VirtualHoldDialer, VirtualHoldService, estimated_wait
 from hotline.web.keys import AMI, BUS, DB, QUEUES, SETTINGS, VIRTUAL_HOLD
+from hotline.web.middleware import current_user
 from hotline.web.openapi import operation
 
 
@@ -56,7 +57,7 @@ async def queues(request: web.Request) -> web.Response:
 @operation("Open callback tasks (abandoned calls, virtual hold, messages)")
 async def callbacks(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
-        rows = await open_callbacks(db)
+        rows = await open_callbacks(db, current_user(request).region_code)
     return web.json_response(rows)
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # Less than this many samples (8 kHz) is no statement: a click, a breath (0.2 s).
 MIN_SAMPLES = 1600
 WAV_HEADER = 44
+DONE_KEY = "#"
 
 
 class RecognitionLike(Protocol):
@@ -92,11 +93,12 @@ async def audio_length(wav: Path) -> int:
 
 async def record(channel: AgiChannel, path: str, *, max_seconds: int, silence_seconds: int,
                  escape_digits: str) -> tuple[str | None, Path | None]:
-    """Record after a beep; returns (the key that ended it, or None; the WAV if audio came)."""
+    """Record after a beep; returns (the key that ended it, or None; the WAV if audio came).
+    `#` is how callers say "I am done": it ends the recording and keeps it, like silence."""
     await prepare_folder(path)
     digit, endpos = await channel.record_file(
         path, "wav", escape_digits, max_seconds * 1000, beep=True, silence_s=silence_seconds)
-    if digit is not None:
+    if digit is not None and digit != DONE_KEY:
         return digit, None
     wav = Path(f"{path}.wav")
     if (endpos or 0) < MIN_SAMPLES and await audio_length(wav) < MIN_SAMPLES:

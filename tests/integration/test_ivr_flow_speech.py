@@ -125,6 +125,25 @@ async def test_a_key_during_the_recording_is_a_menu_choice(db, tmp_path):
     assert (await call_row(db, run.uniqueid)).category == "求助投诉"
 
 
+async def test_hash_ends_the_statement_and_keeps_it(db, tmp_path):
+    """'#' after speaking: `200 result=35 endpos=…` (a key ending RECORD FILE, the shape of
+    STREAM FILE's in agi-session-normal; assumed, not captured) — the words are heard."""
+    from hotline.testing.agi_client import AgiSession
+
+    class SpeaksThenHash(AgiSession):
+        def _record_file(self, args):
+            super()._record_file(args)  # the audio, where Asterisk writes it
+            return [f"200 result={ord('#')} endpos=8000\n".encode()]
+
+    recognizer = ScriptedRecognizer(FakeRecognition("ok", "咨询公积金提取"))
+    run = await run_call(context(db, tmp_path, recognizer=recognizer),
+                         Caller(recording=write_wav(tmp_path / "w.wav")),
+                         session_class=SpeaksThenHash)
+    assert run.escaped == [] and recognizer.heard == run.result.recorded
+    assert run.variables == TO_QUEUE
+    assert (await call_row(db, run.uniqueid)).transcript == "咨询公积金提取"
+
+
 async def test_caller_hangs_up_while_recording(db, tmp_path):
     recognizer = ScriptedRecognizer(FakeRecognition("ok", "着火了", "119"))
     # 0 ANSWER, 1 greeting, 2 notice, 3 menu, 4 say-matter, 5 RECORD FILE

@@ -14,7 +14,6 @@ app[VIRTUAL_HOLD], and runs the long-wait watch and the virtual-hold dialer as t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -79,7 +78,5 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await asyncio.gather(*tasks, return_exceptions=True)
     await monitor.drain()

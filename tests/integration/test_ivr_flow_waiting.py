@@ -85,3 +85,14 @@ async def test_declining_or_a_short_wait_joins_the_queue(db, tmp_path):
     assert run.played[-1] == "hotline/transfer-agent" and short.offers
     assert "hotline/virtual-hold-offer" not in run.played
     assert (await call_row(db, run.uniqueid)).ended_at is None  # on its way to an agent
+
+
+async def test_a_menu_route_with_a_skill_bound_and_a_priority(db, tmp_path):
+    from hotline.ivr.menu import Menu
+
+    path = tmp_path / "menu.toml"
+    path.write_text('[[option]]\ndigit = "2"\nchoice = "complaint"\ncategory = "求助投诉"\n'
+                    'priority = 5\nmax_penalty = 1\n', encoding="utf-8")
+    run = await run_call(context(db, tmp_path, menu=Menu.load(path)), Caller(keys=["2"]))
+    assert run.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_PRIORITY": "5",
+                             "HOTLINE_MAX_PENALTY": "1", "HOTLINE_DEST": "queue"}

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from hotline.asterisk.ami import AmiNodes, NodeState
+from hotline.bus import Bus
 from hotline.config import AsteriskNodeConfig, FollowUpConfig
 from hotline.db.models import HotlineLine, Ticket, TicketChannel, TicketStatus
 from hotline.followup import services
@@ -75,7 +76,10 @@ class Rig:
         self.nodes = AmiNodes([node], backoff=(0.05, 0.2))
         grace = config.pop("grace", 30.0)
         policy = Policy.of(FollowUpConfig(**{"retries": 2, **config}), SHANGHAI)
-        self.dialer = Dialer(db, self.nodes, policy, result_grace=grace, clock=clock)
+        self.bus = Bus()
+        self.alerts = self.bus.subscribe(["alerts"])
+        self.dialer = Dialer(db, self.nodes, policy, result_grace=grace, clock=clock,
+                             bus=self.bus)
         self.nodes.subscribe(self.dialer.on_ami_event)
 
     async def __aenter__(self):
@@ -161,6 +165,11 @@ async def test_unreachable_after_the_retries_goes_to_the_manual_list(db):
             clock.now += timedelta(minutes=20)
         job = await rig.until_job(job_id, JobStatus.MANUAL)
         assert await rig.dialer.tick() == 0
+        async with asyncio.timeout(10):
+            topic, alert = await rig.alerts.get()
+        assert (topic, alert["type"], alert["job_id"]) == ("alerts", "followup_manual", job_id)
+        assert alert["message"] == "工单 5300-20261125-0001 回访 3 次未能完成，已转人工回访"
+        assert rig.alerts._queue.empty()  # one alert, not one per attempt
     assert job.attempts == 3 and "3 次未能完成回访" in job.note
     ids = [o["ChannelId"] for o in rig.originates()]
     assert ids == [f"hotline-fu-{job_id}-{n}" for n in (1, 2, 3)]

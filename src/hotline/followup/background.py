@@ -16,7 +16,7 @@ from hotline.followup import http, services
 from hotline.followup.dialer import Dialer
 from hotline.followup.services import Policy
 from hotline.web import keys
-from hotline.web.keys import AMI, DB, SETTINGS
+from hotline.web.keys import AMI, BUS, DB, SETTINGS
 
 DIALER = web.AppKey("followup_dialer", Dialer)
 WAKE_AFTER_COMMIT = 0.5  # seconds: the hook runs before its transaction commits
@@ -35,7 +35,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     config = settings.followup
     dialer = Dialer(app[DB], app[AMI], Policy.of(config, settings.zone),
                     poll_seconds=config.poll_seconds, result_grace=config.result_grace_seconds,
-                    ticket_options=tickets.Options.from_settings(settings))
+                    ticket_options=tickets.Options.from_settings(settings), bus=app[BUS])
     app[DIALER] = dialer
 
     async def job_for(db: AsyncSession, ticket: Ticket) -> None:

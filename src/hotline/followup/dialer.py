@@ -13,8 +13,9 @@ Each pass (every `[followup] poll_seconds`, or at once when woken):
 3. OriginateResponse Success (fact 8: Reason 4, answered) → the survey runs over FastAGI and
    its answers arrive in `on_survey` (hotline.ivr.survey); a Failure, or an AMI error saying the
    action was refused, → the next attempt after `retry_spacing_minutes`; after the last one →
-   the manual list. A survey call that hangs up without answers counts as failed once
-   `result_grace_seconds` have passed since its Hangup (`Uniqueid` = our ChannelId).
+   the manual list, and an alert to supervisors on the bus. A survey call that hangs up
+   without answers counts as failed once `result_grace_seconds` have passed since its Hangup
+   (`Uniqueid` = our ChannelId).
    An Originate whose answer never came (timeout, lost connection) stays `sending` and is
    resolved as in 1.
 
@@ -42,11 +43,12 @@ from hotline.asterisk.ami import (
     NodeEvent,
     NodeState,
 )
+from hotline.bus import Bus
 from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
 from hotline.db.models import HotlineLine
 from hotline.followup import services
-from hotline.followup.models import AttemptStatus, FollowUpAttempt
+from hotline.followup.models import AttemptStatus, FollowUpAttempt, JobStatus
 from hotline.followup.services import Attempt, Policy
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,9 @@ MAX_REMEMBERED_HANGUPS = 1000
 class Dialer:
     def __init__(self, db: SessionMaker, nodes: AmiNodes, policy: Policy, *,
                  poll_seconds: float = 5.0, result_grace: float = 10.0,
-                 clock: Clock = utcnow, ticket_options: Any = None) -> None:
-        self.db, self.nodes, self.policy = db, nodes, policy
+                 clock: Clock = utcnow, ticket_options: Any = None,
+                 bus: Bus | None = None) -> None:
+        self.db, self.nodes, self.policy, self.bus = db, nodes, policy, bus
         self.ticket_options = ticket_options  # hotline.tickets.services.Options ([tickets])
         self.poll_seconds, self.result_grace, self.clock = poll_seconds, result_grace, clock
         self._wake = asyncio.Event()
@@ -103,6 +106,8 @@ class Dialer:
         waiting = self._answers.get(int(job))
         if applied is not None and waiting is not None:
             waiting.set()
+        if applied == JobStatus.MANUAL:
+            await self._alert_manual(int(job))
         self.wake()
 
     # the loop ------------------------------------------------------------------------------------
@@ -206,9 +211,25 @@ class Dialer:
     async def _failed(self, attempt: Attempt, reason: str,
                       status: AttemptStatus = AttemptStatus.FAILED) -> None:
         async with self.db() as db:
-            await services.attempt_failed(db, attempt.id, self.policy, self.clock(), reason,
-                                          status)
+            job = await services.attempt_failed(db, attempt.id, self.policy, self.clock(),
+                                                reason, status)
+        if job is not None and job.status == JobStatus.MANUAL:
+            await self._alert_manual(job.id)
         self.wake()
+
+    async def _alert_manual(self, job_id: int) -> None:
+        """Supervisors hear at once of a job that went to the manual list."""
+        if self.bus is None:
+            return
+        async with self.db() as db:
+            job = await db.get(services.FollowUpJob, job_id)
+            if job is None:
+                return
+            number = await services.ticket_number(db, job.ticket_id)
+        self.bus.publish("alerts", {
+            "type": "followup_manual", "job_id": job.id, "ticket_id": job.ticket_id,
+            "number": number, "attempts": job.attempts,
+            "message": f"工单 {number} 回访 {job.attempts} 次未能完成，已转人工回访"})
 
     async def _line(self, line_id: int | None) -> tuple[str, str]:
         if line_id is None:

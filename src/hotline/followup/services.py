@@ -150,12 +150,14 @@ async def attempt_answered(db: AsyncSession, attempt_id: int, now: datetime) -> 
 
 
 async def attempt_failed(db: AsyncSession, attempt_id: int, policy: Policy, now: datetime,
-                         reason: str, status: AttemptStatus = AttemptStatus.FAILED) -> bool:
+                         reason: str, status: AttemptStatus = AttemptStatus.FAILED,
+                         ) -> FollowUpJob | None:
     """An in-flight attempt did not reach the end of the survey: the job waits for its next
-    attempt, or goes to the manual list after the last. False when it was settled already."""
+    attempt, or goes to the manual list after the last. Returns the job; None when the
+    attempt was settled already."""
     attempt = await db.get(FollowUpAttempt, attempt_id, populate_existing=True)
     if attempt is None or attempt.status not in IN_FLIGHT:
-        return False
+        return None
     attempt.status, attempt.reason, attempt.ended_at = status, reason[:128], now
     job = await db.get(FollowUpJob, attempt.job_id, populate_existing=True)
     assert job is not None
@@ -163,7 +165,7 @@ async def attempt_failed(db: AsyncSession, attempt_id: int, policy: Policy, now:
         _after_failure(job, policy, now, reason)
     await db.commit()
     log.info("follow-up job %s attempt %s: %s (%s)", job.id, attempt.number, status, reason)
-    return True
+    return job
 
 
 def _after_failure(job: FollowUpJob, policy: Policy, now: datetime, reason: str) -> None:
@@ -235,6 +237,10 @@ async def _store_on_ticket(db: AsyncSession, job: FollowUpJob, now: datetime, ac
             FollowUpAttempt.job_id == job_id, FollowUpAttempt.status.in_(IN_FLIGHT),
         ).values(status=AttemptStatus.COMPLETED, ended_at=now))
         await db.commit()
+
+
+async def ticket_number(db: AsyncSession, ticket_id: int) -> str:
+    return await db.scalar(select(Ticket.number).where(Ticket.id == ticket_id)) or ""
 
 
 # Lists -----------------------------------------------------------------------------------------

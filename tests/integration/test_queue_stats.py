@@ -94,3 +94,18 @@ async def test_a_caller_gone_while_disconnected_is_lost_not_abandoned(db):
         assert await session.scalar(select(QueueCall.outcome)) == QueueOutcome.LOST
     stats = (await watcher.today())["hotline-12345"]
     assert (stats.offered, stats.answered, stats.abandoned) == (1, 0, 0)
+
+
+async def test_service_level_under_target_raises_one_alert(db):
+    """ami-abandon: the only call offered is abandoned, so the 15-s answer rate is 0 %; then
+    ami-queue-call's answered call brings it to 50 %, still under 85 %: one alert, not two."""
+    bus = Bus()
+    alerts = bus.subscribe(["alerts"])
+    watcher = QueueMonitor(db, bus, QueueConfig(service_level_min_offered=1), ZONE,
+                           clock=lambda: START)
+    await feed(watcher, node_events("ami-abandon"))
+    await feed(watcher, node_events("ami-queue-call"))
+    published = [e for _, e in [alerts._queue.get_nowait() for _ in range(alerts._queue.qsize())]]
+    assert [(a["type"], a["queue"], a["service_level"]) for a in published] == [
+        ("alert.service_level", "hotline-12345", 0.0)]
+    assert "低于目标 85%" in published[0]["message"]

@@ -119,6 +119,19 @@ class BusinessHours:
                 return True
         return False
 
+    def next_open(self, after: datetime, within_days: int = 14) -> datetime | None:
+        """The first minute the hotline is open at or after `after` (None: not within
+        `within_days`). Spans start on whole minutes, so each minute is tested (a week of
+        closures is ~10 000 cheap checks, holidays cached per day)."""
+        start = after.astimezone(self.zone).replace(second=0, microsecond=0)
+        if start < after:
+            start += timedelta(minutes=1)
+        for minute in range(within_days * 24 * 60):
+            moment = start + timedelta(minutes=minute)
+            if self.is_open(moment):
+                return moment
+        return None
+
     def _closed_day(self, day: date) -> bool:
         if day in self.closed_dates:
             return True

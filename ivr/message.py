@@ -1,7 +1,7 @@
 """Outside business hours: the caller leaves a message. It becomes a draft ticket (channel
 phone, content naming the recording) linked to the call, and a callback task (kind message)
-that the callback dialer works when the hotline opens; the call ends (HOTLINE_DEST=hangup) with
-outcome `message`.
+due when the hotline next opens (the callback dialer works it then); the call ends
+(HOTLINE_DEST=hangup) with outcome `message`.
 
 Hanging up is the natural way to end a message, so a hang-up during RECORD FILE still files
 what was recorded. Assumed, not captured: Asterisk keeps the part recorded before the hang-up
@@ -60,7 +60,8 @@ async def _file(ctx: FlowContext, state: CallState, wav: Path) -> bool:
                 ctx.now())
         async with ctx.db() as db:
             await owe_callback(db, state.call, ticket, state.line.queue if state.line else "",
-                               note=f"留言工单 {ticket.number}")
+                               note=f"留言工单 {ticket.number}",
+                               due_at=ctx.hours.next_open(ctx.now()) or ctx.now())
         return True
 
     filed = bool(await safely("filing a message", write()))

@@ -96,8 +96,9 @@ async def file_draft(db: AsyncSession, call: CallKey, draft: DraftTicket, zone: 
 
 
 async def owe_callback(db: AsyncSession, call: CallKey, ticket: Ticket, queue: str,
-                       note: str) -> CallbackTask:
-    """The callback a message is owed (kind message, due now); one per call."""
+                       note: str, due_at: datetime | None = None) -> CallbackTask:
+    """The callback a message is owed (kind message, due when the hotline opens); one per
+    call."""
     row = await db.scalar(select(Call).where(
         Call.node == call.node, Call.uniqueid == call.uniqueid))
     assert row is not None
@@ -107,7 +108,7 @@ async def owe_callback(db: AsyncSession, call: CallKey, ticket: Ticket, queue: s
         return existing
     task = CallbackTask(kind=CallbackKind.MESSAGE, number=row.caller_number,
                         line_id=row.line_id, queue=queue, call_id=row.id, ticket_id=ticket.id,
-                        note=note)
+                        note=note, due_at=due_at or utcnow())
     db.add(task)
     try:
         await db.commit()

@@ -58,6 +58,8 @@ async def test_a_message_out_of_hours_becomes_a_ticket_and_a_callback(db, tmp_pa
     assert (task.kind, task.status, task.number, task.queue) == \
         (CallbackKind.MESSAGE, CallbackStatus.PENDING, "13800138000", "hl-12345-5301")
     assert (task.call_id, task.ticket_id) == (call.id, ticket.id)
+    # due when the line opens again: Monday 08:30 in Kunming
+    assert task.due_at.astimezone(UTC) == datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
     assert [(e.action, e.actor, e.to_status) for e in events] == \
         [("create", "ivr", TicketStatus.DRAFT)]
 

@@ -105,3 +105,15 @@ def test_configuration(tmp_path) -> None:
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_settings(path, environ={})
+
+
+def test_next_opening() -> None:
+    office = BusinessHours.from_config(["mon-fri 08:30-17:30"], KUNMING, "closed")
+    assert office.next_open(local(2026, 11, 25, 10, 0, 30)) == local(2026, 11, 25, 10, 1)
+    assert office.next_open(local(2026, 11, 25, 10, 1)) == local(2026, 11, 25, 10, 1)
+    assert office.next_open(local(2026, 11, 27, 18, 0)) == local(2026, 11, 30, 8, 30)
+    # the National Day holidays (1-7 October 2026) are skipped
+    assert office.next_open(local(2026, 9, 30, 20, 0)) == local(2026, 10, 8, 8, 30)
+    never = BusinessHours.from_config(["mon-sun 00:00-24:00"], KUNMING,
+                                      closed_dates=[date(2026, 12, d) for d in range(1, 32)])
+    assert never.next_open(local(2026, 12, 1, 0, 0), within_days=7) is None

@@ -39,6 +39,7 @@ from hotline.asterisk.dialplan import (
     interface_for,
 )
 from hotline.db.models import HotlineLine
+from hotline.regions import within
 
 PROVINCE_LINE = "96128"
 SPY_LABELS = {SpyMode.LISTEN: "监听", SpyMode.WHISPER: "耳语", SpyMode.BARGE: "强插"}
@@ -76,15 +77,17 @@ async def transfer(desk: AgentDesk, user_id: int, target: str) -> str:
     return f"已转接至 {line.name}"
 
 
-async def spy(desk: AgentDesk, supervisor_id: int, agent_id: int, mode: str) -> str:
+async def spy(desk: AgentDesk, supervisor_id: int, agent_id: int, mode: str,
+              scope: str | None = None) -> str:
+    """`scope`: the supervisor's region; agents outside it cannot be listened to."""
     try:
         spy_mode = SpyMode(mode)
     except ValueError:
         raise AgentError("监听方式须为 listen、whisper 或 barge") from None
     supervisor = await desk.agent(supervisor_id)
     agent = desk.agents.get(agent_id)
-    if agent is None:
-        raise AgentError("没有这个话务员", 404)
+    if agent is None or not within(agent.region_code, scope):
+        raise AgentError("没有这个话务员，或不在您的管辖范围", 404)
     if agent.status.state is not AgentState.ON_CALL:
         raise AgentError(f"{agent.name} 当前没有通话", 409)
     node = desk.node_for(agent)

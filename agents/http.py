@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,7 @@ from hotline.agents.state import STATE_LABELS, PauseReason
 from hotline.asterisk.dialplan import EMERGENCY_NUMBERS
 from hotline.auth.policy import allow
 from hotline.db.models import Role, User
+from hotline.regions import within
 from hotline.tickets.services import Options
 from hotline.web.keys import AGENT_DESK, AMI, BUS, DB, SETTINGS
 from hotline.web.middleware import current_session, current_user, json_error
@@ -93,7 +94,7 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
     try:
         agent = await _desk(request).agent(user.id)
         hello = {"type": "hello", "agent": agent.view(_desk(request).clock()),
-                 "call": agent.call.pop if agent.call else None}
+                 "call": agent.call.pop if agent.call and agent.call.pop else None}
     except AgentError as exc:
         hello = {"type": "hello", "agent": None, "error": str(exc)}
     return await websockets.serve(request, [desk_topic(user.id)], [hello])
@@ -102,9 +103,16 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
 @allow(WALLBOARD_ROLES)
 async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     websockets.check_origin(request)
-    state = await wallboard.snapshot(request.app)
+    scope = current_user(request).region_code
+    state = await wallboard.snapshot(request.app, scope)
+
+    def in_scope(topic: str, event: dict[str, Any]) -> bool:
+        if topic != AGENTS_TOPIC or scope is None:
+            return True
+        return within((event.get("agent") or {}).get("region_code"), scope)
+
     return await websockets.serve(request, [AGENTS_TOPIC, QUEUES_TOPIC, ALERTS_TOPIC],
-                                  [{"type": "snapshot", **state}])
+                                  [{"type": "snapshot", **state}], accept=in_scope)
 
 
 # desk JSON routes --------------------------------------------------------------------------
@@ -152,8 +160,9 @@ async def file_ticket(request: web.Request) -> web.Response:
 @json_route
 async def spy(request: web.Request) -> web.Response:
     body = await _body(request, SpyIn)
-    text = await call_control.spy(_desk(request), current_user(request).id, body.agent_id,
-                                  body.mode)
+    user = current_user(request)
+    text = await call_control.spy(_desk(request), user.id, body.agent_id, body.mode,
+                                  scope=user.region_code)
     return web.json_response({"message": text})
 
 

@@ -45,6 +45,7 @@ from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
 from hotline.db.models import User
 from hotline.queue.settings import QueueConfig
+from hotline.regions import within
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Agent:
     name: str
     profile: AgentProfile
     status: AgentStatus
+    region_code: str | None = None  # the user's scope (None: the province)
     call: CurrentCall | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.Task[None] | None = None
@@ -96,6 +98,7 @@ class Agent:
             "queues": [q.queue for q in self.profile.queues],
             "caller_number": self.call.caller_number if self.call else "",
             "call_uniqueid": self.status.call_uniqueid,
+            "region_code": self.region_code,
         }
 
 
@@ -135,7 +138,7 @@ class AgentDesk:
             last = await _last_changes(db, [user.id for _, user in pairs])
         for profile, user in pairs:
             self._remember(Agent(user.id, user.username, user.display_name, profile,
-                                 _status_of(last.get(user.id), profile)))
+                                 _status_of(last.get(user.id), profile), user.region_code))
             if self.agents[user.id].status.state is AgentState.WRAP_UP:
                 self._start_timer(self.agents[user.id])
 
@@ -157,7 +160,7 @@ class AgentDesk:
         if profile is None or user is None or not user.active:
             raise AgentError("您还没有软电话分机，请联系管理员配置坐席信息", 409)
         self._remember(Agent(user.id, user.username, user.display_name, profile,
-                             _status_of(last.get(user_id), profile)))
+                             _status_of(last.get(user_id), profile), user.region_code))
         return self.agents[user_id]
 
     async def agent(self, user_id: int) -> Agent:
@@ -167,10 +170,11 @@ class AgentDesk:
         user_id = self._by_interface.get(interface)
         return self.agents.get(user_id) if user_id is not None else None
 
-    def views(self) -> list[dict[str, Any]]:
+    def views(self, scope: str | None = None) -> list[dict[str, Any]]:
+        """Every agent within `scope` (a supervisor's region; None: the province)."""
         now = self.clock()
         agents = sorted(self.agents.values(), key=lambda a: a.profile.extension)
-        return [agent.view(now) for agent in agents]
+        return [agent.view(now) for agent in agents if within(agent.region_code, scope)]
 
     # AMI ---------------------------------------------------------------------------------------
     def node_for(self, agent: Agent) -> AmiNode:

@@ -19,7 +19,9 @@ from hotline.web import keys
 CONNECT_RATE_TARGET = 0.95
 
 
-async def snapshot(app: web.Application) -> dict[str, Any]:
+async def snapshot(app: web.Application, scope: str | None = None) -> dict[str, Any]:
+    """`scope`: the supervisor's region; the agents outside it are left out (queues, counters
+    and alerts are the whole hotline's)."""
     config = app[keys.SETTINGS].queue
     monitor = app[keys.QUEUES]
     queues = [{**queue, "node": node["node"]}
@@ -28,7 +30,7 @@ async def snapshot(app: web.Application) -> dict[str, Any]:
     async with app[keys.DB]() as db:
         lines = await directory.list_lines(db)
     return {
-        "agents": app[keys.AGENT_DESK].views(),
+        "agents": app[keys.AGENT_DESK].views(scope),
         "queues": queues,
         "queue_names": {line.queue: line.name for line in lines},
         "stats": {name: day.as_dict() for name, day in sorted(today.items())},

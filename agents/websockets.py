@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from hotline.web.middleware import _same_origin  # the middleware's own rule, no
 
 log = logging.getLogger(__name__)
 
+Accept = Callable[[str, dict[str, Any]], bool]
 CLOSE_TOO_SLOW = 4008  # application range (4000-4999): fell behind, reconnect and reload
 CLOSE_SHUTDOWN = 1001  # going away: the server stops
 
@@ -37,11 +38,12 @@ def check_origin(request: web.Request) -> None:
         raise web.HTTPForbidden(reason="cross-origin websocket refused")
 
 
-async def serve(request: web.Request, topics: Iterable[str],
-                first: list[dict[str, Any]]) -> web.WebSocketResponse:
+async def serve(request: web.Request, topics: Iterable[str], first: list[dict[str, Any]],
+                accept: Accept | None = None) -> web.WebSocketResponse:
     """Send `first` (the current state), then every event on `topics`, until either side
     closes. The subscription starts before `first` is sent, so no event falls between them
-    (one may come twice: events carry absolute state, a repeat is harmless)."""
+    (one may come twice: events carry absolute state, a repeat is harmless). `accept(topic,
+    event)` filters what this client may see (a supervisor's region)."""
     check_origin(request)
     config = request.app[SETTINGS].agents
     ws = web.WebSocketResponse(heartbeat=config.ws_heartbeat, max_msg_size=4096,
@@ -51,7 +53,8 @@ async def serve(request: web.Request, topics: Iterable[str],
     try:
         await ws.prepare(request)
         forwarder = asyncio.create_task(
-            _forward(request, ws, subscription, first, config.ws_send_timeout, closing))
+            _forward(request, ws, subscription, first, config.ws_send_timeout, closing,
+                     accept))
         try:
             async for _message in ws:  # nothing the client says matters; this sees its close
                 pass
@@ -67,14 +70,15 @@ async def serve(request: web.Request, topics: Iterable[str],
 
 async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription: Subscription,
                    first: list[dict[str, Any]], send_timeout: float,
-                   closing: asyncio.Event) -> None:
+                   closing: asyncio.Event, accept: Accept | None) -> None:
     code = CLOSE_SHUTDOWN
     try:
         for event in first:
             await _send(ws, event, send_timeout)
         while (item := await subscription.get()) is not None:
             topic, event = item
-            await _send(ws, {**event, "topic": topic}, send_timeout)
+            if accept is None or accept(topic, event):
+                await _send(ws, {**event, "topic": topic}, send_timeout)
         if subscription.overflowed:
             code = CLOSE_TOO_SLOW
     except TimeoutError:

@@ -61,10 +61,11 @@ async def until(predicate: Any, seconds: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def make_agent(client: Any, username: str, role: str = "agent", **profile: Any) -> User:
+async def make_agent(client: Any, username: str, role: str = "agent",
+                     region_code: str | None = None, **profile: Any) -> User:
     async with client.app[DB]() as db:
         user = await create_user(db, username=username, display_name=f"{username}坐席",
-                                 role=Role(role), password=PASSWORD)
+                                 role=Role(role), password=PASSWORD, region_code=region_code)
         await profiles.save_profile(db, user, **profile)
     return user
 
@@ -246,8 +247,10 @@ async def test_a_call_rings_connects_and_ends_in_wrap_up_with_a_screen_pop(app_c
 
 
 async def on_a_call(client: Any, standin: Any, username: str, extension: str,
-                    uniqueid: str = "1800000001.5") -> tuple[User, str, Any]:
-    user = await make_agent(client, username, extension=extension, queues={"hl-12345-5301": 0})
+                    uniqueid: str = "1800000001.5",
+                    region_code: str | None = None) -> tuple[User, str, Any]:
+    user = await make_agent(client, username, extension=extension, queues={"hl-12345-5301": 0},
+                            region_code=region_code)
     token = await as_user(client, username)
     assert (await post(client, "/desk/state", token, {"state": "ready"})).status == 200
     call = standin.queued_call(caller_num=CALLER, queue="hl-12345-5301", uniqueid=uniqueid)
@@ -268,7 +271,7 @@ async def test_the_agent_ends_wrap_up_early(app_client, standin):
                 == AgentState.WRAP_UP)
     response = await post(app_client, "/desk/wrap-up/end", token, {})
     assert response.status == 200 and (await response.json())["agent"]["state"] == "ready"
-    await asyncio.sleep(1.2)  # past the wrap-up time: the cancelled timer changes nothing
+    assert app_client.app[AGENT_DESK].agents[user.id].timer is None  # its timer is cancelled
     assert [s for s, _ in await history(app_client, user.id)][-2:] == [
         AgentState.WRAP_UP, AgentState.READY]
 
@@ -333,7 +336,7 @@ async def test_transfers_send_the_dialplans_actions(app_client, standin):
 
 
 async def test_listen_whisper_barge_originate_chanspy_for_supervisors_only(app_client, standin):
-    agent, _, _ = await on_a_call(app_client, standin, "wu", "8107")
+    agent, _, _ = await on_a_call(app_client, standin, "wu", "8107", region_code="530100")
     await make_agent(app_client, "boss", role="supervisor", extension="8900")
     async with app_client.app[DB]() as db:
         await create_user(db, username="admin1", display_name="管理员", role=Role.ADMIN,
@@ -351,6 +354,15 @@ async def test_listen_whisper_barge_originate_chanspy_for_supervisors_only(app_c
                                                                 "mode": "steal"})
     assert response.status == 400
     sent = len(standin.actions_named("Originate"))
+    # A supervisor of Dali neither sees nor hears an agent of Kunming.
+    await make_agent(app_client, "dali", role="supervisor", region_code="532900",
+                     extension="8901")
+    token = await as_user(app_client, "dali")
+    response = await post(app_client, "/wallboard/spy", token, {"agent_id": agent.id,
+                                                                "mode": "listen"})
+    assert response.status == 404 and "管辖范围" in (await response.json())["error"]
+    assert "wu" not in [a["username"] for a in app_client.app[AGENT_DESK].views("532900")]
+    assert "wu" in [a["username"] for a in app_client.app[AGENT_DESK].views("530100")]
     for username in ("wu", "admin1"):
         token = await as_user(app_client, username)
         response = await post(app_client, "/wallboard/spy", token,

@@ -214,3 +214,19 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_receivi
         slow.close()
         reader.cancel()
         await fast.close()
+
+
+async def test_a_scoped_supervisor_sees_only_the_agents_of_their_region(ws_client):
+    await add_user(ws_client, "dali", "supervisor", region_code="532900")
+    ws_client.session.cookie_jar.clear()
+    assert (await login(ws_client, "dali")).status == 303
+    ws = await ws_client.ws_connect("/ws/wallboard", headers={"Origin": origin(ws_client)})
+    bus = ws_client.app[BUS]
+    async with asyncio.timeout(10):
+        assert (await ws.receive_json())["type"] == "snapshot"
+        bus.publish("agents", {"type": "agent_state", "agent": {"user_id": 1,
+                                                                "region_code": "530100"}})
+        bus.publish("agents", {"type": "agent_state", "agent": {"user_id": 2,
+                                                                "region_code": "532901"}})
+        assert (await ws.receive_json())["agent"]["user_id"] == 2
+    await ws.close()

@@ -61,6 +61,14 @@ async def test_agent_pages_and_handler_portal(client):
     assert "13800000000" in detail  # the department may call the citizen back
     purl = f"/portal/tickets/{number}/actions"
     assert (await form_post(client, purl, token, action="sign")).status == 303
+    detail = await (await client.get(f"/portal/tickets/{number}")).text()
+    assert set(re.findall(r">([^<>]+)</button>", detail)) - {"退出登录"} == {
+        "答复", "申请延期", "退单"}
+    asked = await form_post(client, purl, token, action="request_extension", days="2",
+                            note="需协调施工单位")
+    assert asked.status == 303
+    detail = await (await client.get(f"/portal/tickets/{number}")).text()
+    assert "待审批" in detail and ">申请延期</button>" not in detail  # one request at a time
     refused = await form_post(client, purl, token, action="reply")
     assert refused.status == 400 and "答复内容" in await refused.text()
     replied = await form_post(client, purl, token, action="reply", note="已恢复供水")

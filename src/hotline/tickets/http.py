@@ -17,9 +17,9 @@ from hotline.db.models import Department, Role, TicketChannel, TicketStatus
 from hotline.ivr.emergency import classify
 from hotline.tickets import deadlines, notifier, pages, ranking, schemas, services
 from hotline.tickets.models import DispatchRule
-from hotline.tickets.queries import list_tickets, ticket_detail, visible_ids
+from hotline.tickets.queries import list_tickets, offered_actions, ticket_detail, visible_ids
 from hotline.tickets.services import Actor, NewTicket, Options
-from hotline.tickets.workflow import WorkflowError, available_actions
+from hotline.tickets.workflow import WorkflowError
 from hotline.web.api import dump, read_json
 from hotline.web.keys import BUS, DB, SETTINGS
 from hotline.web.middleware import current_user, json_error
@@ -110,7 +110,7 @@ async def ticket(request: web.Request) -> web.Response:
             return refused(exc)
     body = schemas.TicketDetailOut(
         ticket=schemas.TicketOut.model_validate(detail.ticket),
-        actions=available_actions(detail.ticket.status, user.role),
+        actions=offered_actions(detail, user.role),
         events=[schemas.EventOut.model_validate(e) for e in detail.events],
         calls=[schemas.CallOut.model_validate(c) for c in detail.calls],
         assignments=[schemas.AssignmentOut.model_validate(a) for a in detail.assignments],

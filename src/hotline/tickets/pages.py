@@ -14,14 +14,13 @@ from hotline.auth.policy import STAFF, allow
 from hotline.db.base import utcnow
 from hotline.db.models import Department, Role, TicketStatus
 from hotline.tickets import deadlines, notifier, ranking, schemas, services
-from hotline.tickets.queries import list_tickets, ticket_detail, visible_ids
+from hotline.tickets.queries import list_tickets, offered_actions, ticket_detail, visible_ids
 from hotline.tickets.services import Actor
 from hotline.tickets.steps import REJECT_REASONS, SATISFACTION_LABELS, TRANSFER_TARGETS
 from hotline.tickets.workflow import (
     ACTION_LABELS,
     STATUS_LABELS,
     WorkflowError,
-    available_actions,
 )
 from hotline.web.keys import BUS, DB, SETTINGS
 from hotline.web.middleware import current_session, current_user
@@ -88,7 +87,7 @@ async def _detail(request: web.Request, portal: bool, *, status: int = 200,
     now = utcnow()
     return _page(
         request, "tickets_detail.html", status=status, d=detail, portal=portal, error=error,
-        actions=available_actions(detail.ticket.status, user.role), departments=departments,
+        actions=offered_actions(detail, user.role), departments=departments,
         reject_reasons=REJECT_REASONS, transfer_targets=TRANSFER_TARGETS,
         satisfaction_labels=SATISFACTION_LABELS, overdue=bool(
             detail.ticket.due_at and detail.ticket.due_at < now

@@ -13,8 +13,14 @@ from sqlalchemy.orm import aliased
 
 from hotline.db.models import Call, Department, Role, Ticket, TicketCall, TicketEvent, TicketStatus
 from hotline.regions import scope_prefix, within
-from hotline.tickets.models import TicketAssignment, TicketExtension, TicketMerge, TicketSurvey
-from hotline.tickets.workflow import TicketNotFound
+from hotline.tickets.models import (
+    ExtensionStatus,
+    TicketAssignment,
+    TicketExtension,
+    TicketMerge,
+    TicketSurvey,
+)
+from hotline.tickets.workflow import Action, TicketNotFound, available_actions
 
 if TYPE_CHECKING:
     from hotline.tickets.steps import Actor
@@ -78,6 +84,14 @@ class TicketDetail:
     merged_from: list[Ticket]
     merged_into: Ticket | None
     department_names: dict[int, str]
+
+
+def offered_actions(detail: TicketDetail, role: Role) -> list[Action]:
+    """The steps to offer `role` on this ticket: those its status allows, less the extension
+    steps that cannot apply now (nothing to decide; a request already pending)."""
+    pending = any(x.status == ExtensionStatus.PENDING for x in detail.extensions)
+    skip = {Action.REQUEST_EXTENSION} if pending else {Action.DECIDE_EXTENSION}
+    return [a for a in available_actions(detail.ticket.status, role) if a not in skip]
 
 
 async def ticket_detail(db: AsyncSession, ref: int | str, actor: Actor) -> TicketDetail:

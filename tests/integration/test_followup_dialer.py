@@ -379,3 +379,24 @@ async def test_a_late_report_of_an_ended_attempt_does_not_settle_the_next(db):
         assert await rig.dialer.tick() == 1
         second = await rig.until_attempt(job_id, 2, AttemptStatus.FAILED)
     assert second.reason == "通话结束，未收到回访答案"
+
+
+async def test_an_attempt_still_up_after_a_restart_is_adopted_not_redialed(db):
+    """The attempt's channel is still live (CoreShowChannels lists its ChannelId as Uniqueid,
+    as ami-actions-live shows a live call's channels): the restarted dialer waits for that
+    call's survey instead of dialing again."""
+    _, job_id = await follow_up_ticket(db)
+    clock = Clock(MORNING)
+    async with db() as session:
+        attempt = await services.start_attempt(session, job_id, "pbx1", clock())
+    async with AmiStandin(contexts=SURVEY_CONTEXTS) as standin, Rig(db, standin, clock) as rig:
+        standin.queued_call(uniqueid=attempt.channel_id)  # a live channel with that id
+        assert await rig.dialer.tick() == 0
+        adopted = await rig.until_attempt(job_id, 1, AttemptStatus.ANSWERED)
+        assert adopted.channel_id == attempt.channel_id
+        assert (await rig.job(job_id)).status == JobStatus.DIALING
+        await rig.dialer.on_survey(str(job_id), SurveyAnswers("satisfied", False, True))
+        job = await rig.until_job(job_id, JobStatus.DONE)
+        assert await rig.dialer.tick() == 0
+    assert (job.attempts, job.satisfaction, job.solved) == (1, "satisfied", False)
+    assert rig.originates() == []

@@ -1,15 +1,19 @@
 """Plugs the queue feature (hotline.queue) into the call flows once both run: the app factory
 calls `setup(app)` after `queue.http.setup(app)`, so this cleanup context starts after the one
-that puts the QueueMonitor and the VirtualHoldService on the app."""
+that puts the QueueMonitor and the VirtualHoldService on the app. It also starts loading the
+speech model, so the first caller who speaks does not wait for it (or time out on it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from hotline.web.keys import IVR, QUEUES, SETTINGS, VIRTUAL_HOLD
+
+log = logging.getLogger(__name__)
 
 
 class _LiveQueuesOnly:
@@ -26,6 +30,13 @@ class _LiveQueuesOnly:
 
     async def accept(self, offer: Any, uniqueid: str, linkedid: str, number: str) -> int:
         return int(await self.service.accept(offer, uniqueid, linkedid, number))
+
+
+async def _preload(load: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        await load()
+    except Exception as exc:  # logged by the recognizer too; callers who speak get an agent
+        log.warning("speech model not loaded: %s", exc)
 
 
 def setup(app: web.Application) -> None:
@@ -45,6 +56,9 @@ async def _plug(app: web.Application) -> AsyncIterator[None]:
             return route_call(monitor.state, node, queue, config).variables()
 
         context.queue_route = route
+    load = getattr(context.recognizer, "load", None)
+    if load is not None:
+        context.spawn(_preload(load))
     service = app.get(VIRTUAL_HOLD)
     if monitor is not None and service is not None:
         context.virtual_hold = _LiveQueuesOnly(service, monitor)

@@ -340,6 +340,12 @@ async def test_recording_a_manual_follow_up(client):
     assert (await post(reached_job, {"reached": False})).status == 409
     assert (await post(lost_job, {"reached": False})).status == 204
     assert (await post(999999, {"reached": False})).status == 404
+    listed = await (await client.get("/api/followups", params={"ticket_id": reached_ticket})).json()
+    assert [(j["id"], j["status"], j["satisfaction"]) for j in listed] == [
+        (reached_job, "done", "satisfied")]
+    done = await (await client.get("/api/followups", params={"status": "cancelled"})).json()
+    assert [j["id"] for j in done] == [lost_job]
+    assert (await client.get("/api/followups", params={"status": "x"})).status == 400
     async with db() as session:
         for ticket_id, job_id, status in ((reached_ticket, reached_job, JobStatus.DONE),
                                           (lost_ticket, lost_job, JobStatus.CANCELLED)):

@@ -10,7 +10,8 @@ from hotline.auth.policy import STAFF, allow
 from hotline.db.base import utcnow
 from hotline.db.models import Role
 from hotline.followup import services
-from hotline.followup.schemas import ManualFollowUpOut, ManualResultIn
+from hotline.followup.models import JobStatus
+from hotline.followup.schemas import FollowUpOut, ManualFollowUpOut, ManualResultIn
 from hotline.tickets.services import Actor, Options
 from hotline.web.api import read_json
 from hotline.web.keys import DB, SETTINGS
@@ -30,6 +31,26 @@ async def _manual(request: web.Request) -> list[ManualFollowUpOut]:
            response=list[ManualFollowUpOut])
 async def manual_api(request: web.Request) -> web.Response:
     return web.json_response([row.model_dump(mode="json") for row in await _manual(request)])
+
+
+@allow(STAFF)
+@operation("Follow-up (回访) jobs of the tickets in your region scope",
+           response=list[FollowUpOut],
+           query={"status": "pending | dialing | done | manual | cancelled",
+                  "ticket_id": "the jobs of one ticket"})
+async def jobs_api(request: web.Request) -> web.Response:
+    status, ticket_id = request.query.get("status", ""), request.query.get("ticket_id", "")
+    if status and status not in set(JobStatus):
+        return json_error(400, "status: pending, dialing, done, manual or cancelled",
+                          field="status")
+    if ticket_id and not (ticket_id.isdigit() and len(ticket_id) < 19):
+        return json_error(400, "ticket_id must be a number", field="ticket_id")
+    async with request.app[DB]() as db:
+        rows = await services.list_jobs(
+            db, current_user(request).region_code, status=JobStatus(status) if status else None,
+            ticket_id=int(ticket_id) if ticket_id else None)
+    return web.json_response([FollowUpOut.model_validate(r).model_dump(mode="json")
+                              for r in rows])
 
 
 @allow(Role.ADMIN, Role.SUPERVISOR)
@@ -59,6 +80,7 @@ async def manual_result(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app.router.add_get("/api/followups", jobs_api)
     app.router.add_get("/api/followups/manual", manual_api)
     app.router.add_post(r"/api/followups/{job_id}/result", manual_result)
     app.router.add_get("/followups/manual", manual_page)

@@ -6,20 +6,27 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotline.followup.models import Satisfaction
+from hotline.followup.models import JobStatus, Satisfaction
 
 
-class ManualFollowUpOut(BaseModel):
+class FollowUpOut(BaseModel):
     id: int
     ticket_id: int
     ticket_number: str
     region_code: str
     title: str
     number: str  # the citizen's number to call
-    round: int
+    round: int  # 1, then 2 … when a reopened ticket comes back to 回访
+    status: JobStatus
     attempts: int
-    note: str  # why it is on the list (在 attempts 次后仍未接通, 无号码 …)
+    next_attempt_at: datetime
+    satisfaction: Satisfaction | None
+    solved: bool | None
+    note: str  # why it is on the manual list (N 次未能完成, 无号码 …), or a refusal of the ticket
     finished_at: datetime | None
+
+
+ManualFollowUpOut = FollowUpOut
 
 
 class ManualResultIn(BaseModel):

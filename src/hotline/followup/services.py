@@ -245,21 +245,33 @@ async def ticket_number(db: AsyncSession, ticket_id: int) -> str:
 
 # Lists -----------------------------------------------------------------------------------------
 
-async def manual_list(db: AsyncSession, region_scope: str | None) -> list[dict[str, Any]]:
-    """Jobs a person must call: unreachable after the retries, or without a number."""
+async def list_jobs(db: AsyncSession, region_scope: str | None, *,
+                    status: JobStatus | None = None, ticket_id: int | None = None,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    """Follow-up jobs of the tickets in `region_scope` (None: the province), oldest first."""
     from hotline.regions import scope_prefix
 
     query = (select(FollowUpJob, Ticket.number, Ticket.region_code, Ticket.title)
              .join(Ticket, Ticket.id == FollowUpJob.ticket_id)
-             .where(FollowUpJob.status == JobStatus.MANUAL)
-             .order_by(FollowUpJob.finished_at, FollowUpJob.id))
+             .order_by(FollowUpJob.finished_at, FollowUpJob.id).limit(limit))
+    if status is not None:
+        query = query.where(FollowUpJob.status == status)
+    if ticket_id is not None:
+        query = query.where(FollowUpJob.ticket_id == ticket_id)
     if region_scope is not None:
         query = query.where(Ticket.region_code.startswith(scope_prefix(region_scope)))
     rows = (await db.execute(query)).all()
     return [{"id": job.id, "ticket_id": job.ticket_id, "ticket_number": number,
              "region_code": region, "title": title, "number": job.number, "round": job.round,
-             "attempts": job.attempts, "note": job.note, "finished_at": job.finished_at}
+             "status": job.status, "attempts": job.attempts, "next_attempt_at":
+             job.next_attempt_at, "satisfaction": job.satisfaction, "solved": job.solved,
+             "note": job.note, "finished_at": job.finished_at}
             for job, number, region, title in rows]
+
+
+async def manual_list(db: AsyncSession, region_scope: str | None) -> list[dict[str, Any]]:
+    """Jobs a person must call: unreachable after the retries, or without a number."""
+    return await list_jobs(db, region_scope, status=JobStatus.MANUAL)
 
 
 class ManualResultError(Exception):

@@ -94,7 +94,10 @@ async def audio_length(wav: Path) -> int:
 async def record(channel: AgiChannel, path: str, *, max_seconds: int, silence_seconds: int,
                  escape_digits: str) -> tuple[str | None, Path | None]:
     """Record after a beep; returns (the key that ended it, or None; the WAV if audio came).
-    `#` is how callers say "I am done": it ends the recording and keeps it, like silence."""
+    `#` is how callers say "I am done": it ends the recording and keeps it, like silence.
+    The captures show RECORD FILE with `s=` (agi-session-normal) but not `BEEP`: that argument
+    is from res_agi's usage text (`… <timeout> [offset samples] [BEEP] [s=silence]`), assumed,
+    not captured."""
     await prepare_folder(path)
     digit, endpos = await channel.record_file(
         path, "wav", escape_digits, max_seconds * 1000, beep=True, silence_s=silence_seconds)

@@ -104,7 +104,7 @@ class AgentEventHandler:
 
     async def _ended(self, agent: Agent, call: CurrentCall) -> None:
         target = AgentState.WRAP_UP if self.desk.wrap_up_seconds > 0 else AgentState.READY
-        if await self.desk.from_asterisk(agent, target, call, ended=True):
+        if await self.desk.from_asterisk(agent, target, call, ended=True, completed=True):
             self.desk.notifier.call_ended(agent.user_id, call.uniqueid)
 
     async def _pop(self, agent: Agent, call: CurrentCall) -> None:

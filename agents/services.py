@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,7 @@ from hotline.queue.settings import QueueConfig
 from hotline.regions import within
 
 log = logging.getLogger(__name__)
+COMPLETED_MEMORY = 50  # finished calls remembered per agent, against replayed events
 
 
 class AgentError(Exception):
@@ -83,6 +85,7 @@ class Agent:
     call: CurrentCall | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.Task[None] | None = None
+    completed_calls: deque[str] = field(default_factory=lambda: deque(maxlen=COMPLETED_MEMORY))
 
     @property
     def interface(self) -> str:
@@ -147,7 +150,7 @@ class AgentDesk:
         if old is not None:
             self._by_interface.pop(old.interface, None)
             agent.status, agent.call, agent.timer = old.status, old.call, old.timer
-            agent.lock = old.lock
+            agent.lock, agent.completed_calls = old.lock, old.completed_calls
         self.agents[agent.user_id] = agent
         self._by_interface[agent.interface] = agent.user_id
 
@@ -277,10 +280,14 @@ class AgentDesk:
         return agent
 
     async def from_asterisk(self, agent: Agent, target: AgentState, call: CurrentCall,
-                            *, ended: bool = False) -> bool:
+                            *, ended: bool = False, completed: bool = False) -> bool:
         """A state Asterisk reported for the agent's interface; False when it does not apply
-        (a stale or repeated event)."""
+        (a stale or repeated event). `ended`: the ringing or the call is over; `completed`:
+        the agent talked to this caller and it is over (AgentComplete), so a replay of the
+        call's earlier events (a reconnect) cannot ring the agent again."""
         async with agent.lock:
+            if call.uniqueid in agent.completed_calls:
+                return False  # an event of a call this agent has finished
             if ended and agent.status.call_uniqueid not in ("", call.uniqueid):
                 return False  # the end of an earlier call
             if target is agent.status.state and agent.status.call_uniqueid == call.uniqueid:
@@ -292,6 +299,8 @@ class AgentDesk:
                 log.info("agent %s: %s ignored in state %s", agent.username, target,
                          agent.status.state)
                 return False
+            if completed:
+                agent.completed_calls.append(call.uniqueid)
             if target is AgentState.WRAP_UP:
                 try:  # not rung again while writing up (queues.conf wrapuptime is shorter)
                     await self._pause(agent, PauseReason.AFTER_CALL.value)

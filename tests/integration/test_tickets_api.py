@@ -171,8 +171,8 @@ async def a_handler_sees_only_their_departments_tickets(client, s):
     await expect(await client.get("/api/ranking"), 403)
 
 
-async def test_overdue_list_and_openapi(client):
-    await seed(client.app[DB])
+async def test_overdue_list_openapi_and_dispatch_rules(client):
+    s = await seed(client.app[DB])
     token = await logged_in(client, "boss", "supervisor")
     number = (await expect(await post(client, "/api/tickets", WATER_CUT, token), 201))["number"]
     await expect(await post(client, f"/api/tickets/{number}/actions", {"action": "accept"},
@@ -194,3 +194,20 @@ async def test_overdue_list_and_openapi(client):
     schema = document["components"]["schemas"][
         body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
     assert {"channel", "region_code", "title", "content"} <= set(schema["required"])
+
+    # Dispatch rules: an admin points 昆明's 物业 at 水务局 (then back); a supervisor may not.
+    await expect(await post(client, "/api/dispatch-rules",
+                            {"region_code": KUNMING, "topic": "物业",
+                             "department_id": s.water.id}, token), 403)
+    token = await logged_in(client, "root2", "admin")
+    rule = {"region_code": KUNMING, "topic": "物业", "department_id": s.water.id}
+    made = await expect(await post(client, "/api/dispatch-rules", rule, token), 200)
+    moved = await expect(await post(client, "/api/dispatch-rules",
+                                    {**rule, "department_id": s.housing.id}, token), 200)
+    assert made["id"] == moved["id"] and moved["department_id"] == s.housing.id
+    wrong = await expect(await post(client, "/api/dispatch-rules",
+                                    {**rule, "department_id": s.dali_water.id}, token), 400)
+    assert wrong["field"] == "department_id"
+    rules = await expect(await client.get("/api/dispatch-rules"), 200)
+    assert {(r["topic"], r["department_id"]) for r in rules if r["region_code"] == KUNMING} == {
+        ("供水", s.water.id), ("", s.housing.id), ("物业", s.housing.id)}

@@ -81,7 +81,7 @@ async def test_the_whole_way_from_call_to_closure(db):
         ("satisfied", True, s.water.id)
 
 
-async def test_reject_needs_a_policy_reason_and_only_from_draft(db):
+async def test_reject_with_a_policy_reason_or_answer_at_once(db):
     s = await seed(db)
     tid = await new_ticket(db)
     with pytest.raises(WorkflowError) as refused:
@@ -93,9 +93,7 @@ async def test_reject_needs_a_policy_reason_and_only_from_draft(db):
     with pytest.raises(InvalidStep, match="不予受理"):
         await step(db, tid, "accept", s.agent)
 
-
-async def test_answered_at_once_is_closed(db):
-    s = await seed(db)
+    # 直接答复: a consultation answered at once is closed (办结).
     tid = await new_ticket(db, category="咨询")
     with pytest.raises(WorkflowError, match="答复内容"):
         await step(db, tid, "answer", s.agent)
@@ -217,7 +215,7 @@ async def test_merge_keeps_calls_and_events_of_both(db):
             (target.id, "accept"), (target.id, "merge_in")} == actions
 
 
-async def test_stale_version_is_refused(db):
+async def test_stale_version_and_concurrent_steps_are_refused(db):
     s = await seed(db)
     tid = await new_ticket(db)
     with pytest.raises(StaleTicket):
@@ -225,9 +223,7 @@ async def test_stale_version_is_refused(db):
     ticket = await step(db, tid, "accept", s.agent, expected_version=1)
     assert ticket.version == 2
 
-
-async def test_concurrent_steps_on_one_ticket_one_wins(db):
-    s = await seed(db)
+    # Two steps at once on one ticket: one wins, the other is refused, one event is kept.
     tid = await new_ticket(db)
     results = await asyncio.gather(step(db, tid, "accept", s.agent),
                                    step(db, tid, "reject", s.agent, reason="emergency"),

@@ -69,3 +69,14 @@ def test_wrap_up_after_a_call_taken_while_paused_ends_in_that_pause():
     assert after_wrap_up(wrap, at(12), Cause.AGENT).state is S.READY  # the agent chose
     with pytest.raises(InvalidTransition, match="没有话后处理"):
         after_wrap_up(paused, at(5), Cause.AGENT)
+
+
+def test_time_in_each_state_and_pause_reason_over_a_period():
+    from hotline.agents.reports import durations
+
+    changes = [(at(-600), S.READY, ""), (at(60), S.PAUSED, "休息"), (at(360), S.READY, ""),
+               (at(400), S.PAUSED, "会议"), (at(1000), S.LOGGED_OUT, "")]
+    totals = durations(changes, start=T0, end=at(900))
+    assert totals == {"ready": 60 + 40, "paused": 300 + 500, "paused:休息": 300,
+                      "paused:会议": 500}
+    assert durations([], T0, at(10)) == {}

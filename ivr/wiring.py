@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline.ivr.context import FlowContext
 from hotline.web.keys import IVR, QUEUES, SETTINGS, VIRTUAL_HOLD
 
 log = logging.getLogger(__name__)
 
 
-class _LiveQueuesOnly:
+class LiveQueuesOnly:
     """Virtual hold only for a queue whose live state is known: without it the estimate is a
     guess (the default handling time) and every caller would be offered a callback."""
 
@@ -32,6 +33,20 @@ class _LiveQueuesOnly:
         return int(await self.service.accept(offer, uniqueid, linkedid, number))
 
 
+def plug_queue(context: FlowContext, monitor: Any, service: Any, config: Any) -> None:
+    """Give the flows the queue feature's routing (`route_call`) and virtual hold, for nodes
+    and queues with live state only: without it every 12345 caller would overflow."""
+    from hotline.queue.routing import route_call
+
+    def route(node: str, queue: str) -> Mapping[str, str]:
+        if node not in monitor.state.nodes:
+            return {}
+        return route_call(monitor.state, node, queue, config).variables()
+
+    context.queue_route = route
+    context.virtual_hold = LiveQueuesOnly(service, monitor) if service is not None else None
+
+
 async def _preload(load: Callable[[], Awaitable[Any]]) -> None:
     try:
         await load()
@@ -44,23 +59,12 @@ def setup(app: web.Application) -> None:
 
 
 async def _plug(app: web.Application) -> AsyncIterator[None]:
-    from hotline.queue.routing import route_call
-
-    context, config = app[IVR], app[SETTINGS].queue
+    context = app[IVR]
     monitor = app.get(QUEUES)
     if monitor is not None:
-        def route(node: str, queue: str) -> Mapping[str, str]:
-            # Only with live state of the node: without it every 12345 caller would overflow.
-            if node not in monitor.state.nodes:
-                return {}
-            return route_call(monitor.state, node, queue, config).variables()
-
-        context.queue_route = route
+        plug_queue(context, monitor, app.get(VIRTUAL_HOLD), app[SETTINGS].queue)
     load = getattr(context.recognizer, "load", None)
     if load is not None:
         context.spawn(_preload(load))
-    service = app.get(VIRTUAL_HOLD)
-    if monitor is not None and service is not None:
-        context.virtual_hold = _LiveQueuesOnly(service, monitor)
     yield
     context.queue_route = context.virtual_hold = None

@@ -96,3 +96,65 @@ async def test_a_menu_route_with_a_skill_bound_and_a_priority(db, tmp_path):
     run = await run_call(context(db, tmp_path, menu=Menu.load(path)), Caller(keys=["2"]))
     assert run.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_PRIORITY": "5",
                              "HOTLINE_MAX_PENALTY": "1", "HOTLINE_DEST": "queue"}
+
+
+def _live_queue(monitor, members=1, waiting=1):
+    """The queue state the queue feature keeps from AMI (hotline.queue.state), set directly:
+    `members` agents all busy, `waiting` callers ahead."""
+    from datetime import UTC, datetime
+
+    from hotline.queue.state import Caller as Waiting
+    from hotline.queue.state import DeviceStatus, Member
+
+    queue = monitor.state.node("pbx1").queue("hl-12345-5301")
+    for i in range(members):
+        interface = f"PJSIP/agent800{i}"
+        queue.members[interface] = Member(interface, status=DeviceStatus.INUSE)
+    queue.callers = [Waiting(f"1795600000.{i}", f"PJSIP/trunk-{i}", "13900000000", "",
+                             datetime.now(UTC)) for i in range(waiting)]
+    return queue
+
+
+async def test_with_the_real_queue_services(db, tmp_path):
+    """The queue feature's own QueueMonitor state, route_call and VirtualHoldService, plugged
+    as the app does (ivr.wiring.plug_queue): one busy agent, one caller ahead → an estimated
+    6 minutes (180 s default handling × 2 / 1) → offer; 1 keeps the place."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from hotline.bus import Bus
+    from hotline.db.models import CallbackKind, CallbackTask
+    from hotline.ivr.wiring import plug_queue
+    from hotline.queue.ami_events import QueueMonitor
+    from hotline.queue.models import VirtualHold as KeptPlace
+    from hotline.queue.settings import QueueConfig
+    from hotline.queue.virtual_hold import VirtualHoldService
+
+    config = QueueConfig(virtual_hold_offer_seconds=120)
+    monitor = QueueMonitor(db, Bus(), config, ZoneInfo("Asia/Shanghai"))
+    ctx = context(db, tmp_path)
+    plug_queue(ctx, monitor, VirtualHoldService(db, monitor, config), config)
+    # a node without live state: neither overflow nor an offer (no guessing)
+    run = await run_call(ctx, Caller(keys=["0"]))
+    assert run.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_PRIORITY": "0",
+                             "HOTLINE_DEST": "queue"}
+    assert "hotline/virtual-hold-offer" not in run.played
+    _live_queue(monitor)
+    run = await run_call(ctx, Caller(number="13800001234", keys=["0", "", "", "", "", "1"]))
+    assert run.escaped == []
+    assert run.played[-5:] == ["hotline/queue-wait-before", "hotline/digits/6",
+                               "hotline/queue-wait-after", "hotline/virtual-hold-offer",
+                               "hotline/virtual-hold-confirmed"]
+    # route_call: a 12345 queue with members → the line's queue with its overflow timeout
+    assert run.variables == {"HOTLINE_QUEUE": "hl-12345-5301",
+                             "HOTLINE_QUEUE_TIMEOUT": str(config.overflow_after_seconds),
+                             "HOTLINE_PRIORITY": "0", "HOTLINE_DEST": "hangup"}
+    async with db() as session:
+        task = await session.scalar(select(CallbackTask).where(
+            CallbackTask.kind == CallbackKind.VIRTUAL_HOLD))
+        place = await session.scalar(select(KeptPlace))
+    assert task.number == "13800001234" and task.queue == "hl-12345-5301"
+    assert (place.uniqueid, place.position) == (run.uniqueid, 2)
+    call = await call_row(db, run.uniqueid)
+    assert task.call_id == call.id and call.outcome == CallOutcome.IVR_ONLY

@@ -15,8 +15,7 @@ from hotline.db.models import Ticket
 from hotline.followup import http, services
 from hotline.followup.dialer import Dialer
 from hotline.followup.services import Policy
-from hotline.web import keys
-from hotline.web.keys import AMI, BUS, DB, SETTINGS
+from hotline.web.keys import AMI, BUS, DB, IVR, SETTINGS
 
 DIALER = web.AppKey("followup_dialer", Dialer)
 WAKE_AFTER_COMMIT = 0.5  # seconds: the hook runs before its transaction commits
@@ -46,9 +45,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     task = None
     if config.enabled:
         app[AMI].subscribe(dialer.on_ami_event)
-        ivr_key = getattr(keys, "IVR", None)
-        if ivr_key is not None and ivr_key in app:
-            app[ivr_key].on_survey = dialer.on_survey
+        app[IVR].on_survey = dialer.on_survey  # hotline.ivr.survey reports the answers here
         task = asyncio.create_task(dialer.run(), name="followup-dialer")
     try:
         yield

@@ -39,8 +39,8 @@ async def until(predicate, seconds=10.0):
 
 
 @contextlib.asynccontextmanager
-async def live(db, **node_options):
-    async with AmiStandin(contexts=CAPTURE_CONTEXTS | {CTX_CALLBACK, CTX_OUTBOUND},
+async def live(db, contexts=(CTX_CALLBACK, CTX_OUTBOUND), **node_options):
+    async with AmiStandin(contexts=CAPTURE_CONTEXTS | set(contexts),
                           ivr_context=CTX_CALLBACK) as standin:
         config = AsteriskNodeConfig(name="pbx1", host="127.0.0.1", port=standin.port,
                                     username="hotline", secret=SecretStr("hotline-secret"))
@@ -149,3 +149,33 @@ def test_estimated_wait_formula():
     assert estimated_wait(queue, 100) == 200  # 4th in line, 2 staffed: 100 × 4 / 2
     queue.members["b"].paused = True
     assert estimated_wait(queue, 100) == 400  # 1 staffed
+
+
+async def test_unanswered_callbacks_are_retried_then_left_to_people(db):
+    """Without a hotline-outbound context the stand-in answers an async Originate of a Local
+    channel with OriginateResponse Failure, Reason 0 (ami-actions, fact 8)."""
+    config = QueueConfig(virtual_hold_offer_seconds=0, virtual_hold_attempts=2)
+    async with live(db, contexts=(CTX_CALLBACK,)) as (standin, nodes, monitor):
+        service = VirtualHoldService(db, monitor, config)
+        task_id = await service.accept(await service.offer("pbx1", QUEUE), "1795600000.9",
+                                       "1795600000.9", "13900000002")
+        dialer = VirtualHoldDialer(db, nodes, monitor, config)
+        await dialer.tick()
+        await until(lambda: len(standin.actions_named("Originate")) == 1 and not dialer._inflight)
+        task, attempts = await task_row(db, task_id)
+        assert (task.status, [a.outcome for a in attempts]) == (
+            CallbackStatus.PENDING, [AttemptOutcome.FAILED])
+        await dialer.tick()  # the retry is not due yet
+        assert len(standin.actions_named("Originate")) == 1
+        async with db() as session:  # the retry delay has passed
+            (await session.get(CallbackTask, task_id)).due_at = task.created_at
+            await session.commit()
+        await dialer.tick()
+        await until(lambda: len(standin.actions_named("Originate")) == 2 and not dialer._inflight)
+        task, attempts = await task_row(db, task_id)
+    assert [a.get("ChannelId") for a in standin.actions_named("Originate")] == [
+        f"vh-{task_id}-1", f"vh-{task_id}-2"]
+    assert (task.status, task.attempts) == (CallbackStatus.FAILED, 2)
+    assert [(a.outcome, a.reason) for a in attempts] == [
+        (AttemptOutcome.FAILED, "reason 0"), (AttemptOutcome.FAILED, "reason 0")]
+    assert "第2次回拨：未接通" in task.note and "转人工回拨" in task.note

@@ -90,29 +90,34 @@ async def wallboard_page(request: web.Request) -> web.Response:
 @allow(DESK_ROLES)
 async def desk_socket(request: web.Request) -> web.StreamResponse:
     websockets.check_origin(request)
-    user = current_user(request)
-    try:
-        agent = await _desk(request).agent(user.id)
-        hello = {"type": "hello", "agent": agent.view(_desk(request).clock()),
-                 "call": agent.call.pop if agent.call and agent.call.pop else None}
-    except AgentError as exc:
-        hello = {"type": "hello", "agent": None, "error": str(exc)}
-    return await websockets.serve(request, [desk_topic(user.id)], [hello])
+    user, desk = current_user(request), _desk(request)
+
+    async def hello() -> list[dict[str, Any]]:
+        try:
+            agent = await desk.agent(user.id)
+        except AgentError as exc:
+            return [{"type": "hello", "agent": None, "error": str(exc)}]
+        pop = agent.call.pop if agent.call and agent.call.pop else None
+        return [{"type": "hello", "agent": agent.view(desk.clock()), "call": pop}]
+
+    return await websockets.serve(request, [desk_topic(user.id)], hello)
 
 
 @allow(WALLBOARD_ROLES)
 async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     websockets.check_origin(request)
     scope = current_user(request).region_code
-    state = await wallboard.snapshot(request.app, scope)
+
+    async def first() -> list[dict[str, Any]]:
+        return [{"type": "snapshot", **await wallboard.snapshot(request.app, scope)}]
 
     def in_scope(topic: str, event: dict[str, Any]) -> bool:
         if topic != AGENTS_TOPIC or scope is None:
             return True
         return within((event.get("agent") or {}).get("region_code"), scope)
 
-    return await websockets.serve(request, [AGENTS_TOPIC, QUEUES_TOPIC, ALERTS_TOPIC],
-                                  [{"type": "snapshot", **state}], accept=in_scope)
+    return await websockets.serve(request, [AGENTS_TOPIC, QUEUES_TOPIC, ALERTS_TOPIC], first,
+                                  accept=in_scope)
 
 
 # desk JSON routes --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from hotline.web.middleware import _same_origin  # the middleware's own rule, no
 log = logging.getLogger(__name__)
 
 Accept = Callable[[str, dict[str, Any]], bool]
+First = Callable[[], Awaitable[list[dict[str, Any]]]]
 CLOSE_TOO_SLOW = 4008  # application range (4000-4999): fell behind, reconnect and reload
 CLOSE_SHUTDOWN = 1001  # going away: the server stops
 
@@ -38,10 +39,11 @@ def check_origin(request: web.Request) -> None:
         raise web.HTTPForbidden(reason="cross-origin websocket refused")
 
 
-async def serve(request: web.Request, topics: Iterable[str], first: list[dict[str, Any]],
+async def serve(request: web.Request, topics: Iterable[str], first: First,
                 accept: Accept | None = None) -> web.WebSocketResponse:
-    """Send `first` (the current state), then every event on `topics`, until either side
-    closes. The subscription starts before `first` is sent, so no event falls between them
+    """Send what `first()` returns (the current state), then every event on `topics`, until
+    either side closes. The subscription starts before `first()` runs, so no event falls
+    between them
     (one may come twice: events carry absolute state, a repeat is harmless). `accept(topic,
     event)` filters what this client may see (a supervisor's region)."""
     check_origin(request)
@@ -69,11 +71,11 @@ async def serve(request: web.Request, topics: Iterable[str], first: list[dict[st
 
 
 async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription: Subscription,
-                   first: list[dict[str, Any]], send_timeout: float,
+                   first: First, send_timeout: float,
                    closing: asyncio.Event, accept: Accept | None) -> None:
     code = CLOSE_SHUTDOWN
     try:
-        for event in first:
+        for event in await first():
             await _send(ws, event, send_timeout)
         while (item := await subscription.get()) is not None:
             topic, event = item

@@ -116,6 +116,12 @@ async def test_transfer_targets(db):
     assert (await step(db, province, "transfer", s.agent, target="96128")).status == \
         S.TRANSFERRED
     assert "大理" in (await events_of(db, other))[-1].note
+    provincial = await new_ticket(db, region="530000")  # a 96128 matter
+    await step(db, provincial, "accept", s.supervisor)
+    with pytest.raises(WorkflowError):
+        await step(db, provincial, "transfer", s.supervisor, target="96128")
+    assert (await step(db, provincial, "transfer", s.supervisor, target="12345-5301")).status \
+        == S.TRANSFERRED
 
 
 async def test_dispatch_rules_and_region(db):

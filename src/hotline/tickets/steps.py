@@ -240,6 +240,8 @@ async def _dispatch(ctx: StepContext) -> Outcome:
 async def _transfer(ctx: StepContext) -> Outcome:
     target = str(ctx.params.get("target") or "")
     label = TRANSFER_TARGETS.get(target)
+    if target == "96128" and ctx.ticket.region_code.startswith("5300"):
+        label = None  # a provincial matter is 96128's own
     if label is None and target.startswith("12345-"):
         line = await ctx.db.scalar(select(HotlineLine).where(HotlineLine.code == target))
         if line is not None and line.region_code[:4] != ctx.ticket.region_code[:4]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -76,11 +78,11 @@ async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription
     code = CLOSE_SHUTDOWN
     try:
         for event in await first():
-            await _send(ws, event, send_timeout)
+            await _send(ws, json.dumps(event, ensure_ascii=False), send_timeout)
         while (item := await subscription.get()) is not None:
             topic, event = item
             if accept is None or accept(topic, event):
-                await _send(ws, {**event, "topic": topic}, send_timeout)
+                await _send(ws, _encoded(topic, event), send_timeout)
         if subscription.overflowed:
             code = CLOSE_TOO_SLOW
     except TimeoutError:
@@ -95,9 +97,31 @@ async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription
     await _close(request, ws, code, send_timeout)
 
 
-async def _send(ws: web.WebSocketResponse, event: dict[str, Any], within: float) -> None:
+class _Encodings:
+    """Each bus event is encoded once for all its sockets: publishers hand the same dict to
+    every subscriber, so the last few (event, text) pairs are kept by identity."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._recent: OrderedDict[int, tuple[dict[str, Any], str, str]] = OrderedDict()
+        self._size = size
+
+    def __call__(self, topic: str, event: dict[str, Any]) -> str:
+        found = self._recent.get(id(event))
+        if found is not None and found[0] is event and found[1] == topic:
+            return found[2]
+        text = json.dumps({**event, "topic": topic}, ensure_ascii=False)
+        self._recent[id(event)] = (event, topic, text)  # the dict is held: its id stays unique
+        if len(self._recent) > self._size:
+            self._recent.popitem(last=False)
+        return text
+
+
+_encoded = _Encodings()
+
+
+async def _send(ws: web.WebSocketResponse, text: str, within: float) -> None:
     async with asyncio.timeout(within):
-        await ws.send_json(event)
+        await ws.send_str(text)
 
 
 async def _close(request: web.Request, ws: web.WebSocketResponse, code: int,

@@ -44,3 +44,5 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await finaliser.close()
+    if recognize is not None:
+        recognize.close()

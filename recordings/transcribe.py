@@ -59,12 +59,11 @@ class Transcriber:
         values: dict[str, Any]
         try:
             path = self.store.path_of(relative)
-            if inspect.iscoroutinefunction(self.recognize):
-                text = await self.recognize(path)
-            else:
-                text = await asyncio.to_thread(self.recognize, path)
-                if inspect.isawaitable(text):
-                    text = await text
+            call = self.recognize
+            if _is_async(call):
+                text = await call(path)  # type: ignore[misc]
+            else:  # a blocking recognizer: in a thread
+                text = await asyncio.to_thread(call, path)
             values = {"transcript": str(text or "").strip(), "transcribed_at": utcnow()}
         except Exception as exc:
             log.warning("recording %s: transcription failed: %s", recording_id, exc)
@@ -84,23 +83,35 @@ class Transcriber:
             await asyncio.sleep(self.every)
 
 
-def default_recognizer(settings: Any, concurrency: int) -> Recognize | None:
-    """hotline.ivr.speech's vosk recognizer on the `[speech]` model, or None without a model.
-    Its own IVR deadline (seconds, for a caller's short statement) is lifted: a whole call
-    takes longer to recognise, and nobody waits on the line for it."""
-    if not getattr(getattr(settings, "speech", None), "model", ""):
-        return None
-    from hotline.ivr.speech import SpeechRecognizer
+def _is_async(function: Any) -> bool:
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        type(function).__call__)
 
-    speech = settings.speech
-    recognizer = SpeechRecognizer(speech.model, language=speech.language,
-                                  sample_rate=speech.sample_rate, timeout=CALL_TIMEOUT,
-                                  max_concurrent=max(1, concurrency))
 
-    async def recognize(path: Path) -> str:
-        heard = await recognizer.recognize(path)
+class VoskRecognize:
+    """hotline.ivr.speech's vosk recognizer as a `Recognize`: the text, or an error."""
+
+    def __init__(self, speech: Any, concurrency: int) -> None:
+        from hotline.ivr.speech import SpeechRecognizer
+
+        # Its IVR deadline (seconds, for a caller's short statement) is lifted: a whole call
+        # takes longer to recognise, and nobody waits on the line for it.
+        self.recognizer = SpeechRecognizer(
+            speech.model, language=speech.language, sample_rate=speech.sample_rate,
+            timeout=CALL_TIMEOUT, max_concurrent=max(1, concurrency))
+
+    async def __call__(self, path: Path) -> str:
+        heard = await self.recognizer.recognize(path)
         if not heard.ok:
             raise RuntimeError(f"{heard.status}: {heard.detail}")
-        return heard.text
+        return str(heard.text)
 
-    return recognize
+    def close(self) -> None:
+        self.recognizer.close()
+
+
+def default_recognizer(settings: Any, concurrency: int) -> VoskRecognize | None:
+    """The vosk recognizer of the `[speech]` model, or None when no model is configured."""
+    if not getattr(getattr(settings, "speech", None), "model", ""):
+        return None
+    return VoskRecognize(settings.speech, concurrency)

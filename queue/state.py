@@ -360,10 +360,14 @@ class QueueState:
             return [changed] if queue.members.pop(interface, None) is not None else []
         if not interface:
             return []
+        if name == "AgentComplete":  # counted (and its talk time kept) whoever the member is
+            queue.completed += queue.count("completed", uniqueid) and count
         member = queue.members.get(interface)
         if member is None:
-            if name in ("AgentRingNoAnswer", "AgentDump", "AgentComplete"):
-                return []  # a member we do not know ended something: nothing to show
+            if name in ("AgentRingNoAnswer", "AgentDump"):
+                return []  # a member we do not know stopped ringing: nothing to show
+            if name == "AgentComplete":  # e.g. removed during the call
+                return [changed]
             member = queue.members[interface] = Member(interface)
         if name == "AgentCalled":
             member.ringing_for = uniqueid
@@ -373,10 +377,8 @@ class QueueState:
         elif name == "AgentConnect":
             queue.remove_caller(uniqueid)
             member.ringing_for, member.talking_to, member.in_call = "", uniqueid, True
-        elif name == "AgentComplete":
-            queue.completed += queue.count("completed", uniqueid) and count
-            if member.talking_to in ("", uniqueid):
-                member.talking_to, member.in_call = "", False
+        elif name == "AgentComplete" and member.talking_to in ("", uniqueid):
+            member.talking_to, member.in_call = "", False
         member.update(event if name.startswith("QueueMember") else {
             "MemberName": event.get("MemberName")})
         return [changed]

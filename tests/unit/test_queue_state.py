@@ -128,3 +128,17 @@ def test_unknown_and_queueless_events_change_nothing():
     assert state.apply(NodeEvent("pbx1", "AgentComplete", {"Uniqueid": "1.1"})) == []
     assert state.apply(NodeEvent("pbx1", "QueueCallerLeave", {"Queue": QUEUE,
                                                               "Uniqueid": "1.1"})) == []
+
+
+def test_a_completion_counts_even_when_its_member_is_gone():
+    """ami-queue-call's AgentComplete after the member was removed (QueueMemberRemoved of
+    ami-actions' shape: assumed, not captured in the middle of a call)."""
+    events = node_events("ami-queue-call")
+    complete = next(i for i, e in enumerate(events) if e.name == "AgentComplete")
+    state = QueueState()
+    for event in events[:complete]:
+        state.apply(event)
+    state.apply(NodeEvent("pbx1", "QueueMemberRemoved", {"Queue": QUEUE, "Interface": AGENT1}))
+    changes = state.apply(events[complete])
+    assert [(c.kind, c.fields["TalkTime"]) for c in changes] == [("completed", "33")]
+    assert queue_of(state).completed == 1 and AGENT1 not in queue_of(state).members

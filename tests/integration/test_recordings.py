@@ -310,3 +310,26 @@ async def test_transcription_is_bounded_and_a_failure_is_kept_not_retried(db, tm
 def test_a_path_outside_the_root_is_refused(tmp_path, relative):
     with pytest.raises(paths.BadRecordingPath):
         paths.absolute(tmp_path, relative)
+
+
+async def test_an_async_recognizer_is_awaited_on_the_loop(db, tmp_path):
+    """The vosk recognizer (transcribe.VoskRecognize) is a callable object with an async
+    __call__: awaited, not sent to a thread."""
+    import asyncio
+
+    store = store_of(tmp_path)
+    call_id = await a_call(db)
+    write_wav(recording_file(store), 0.2)
+    async with db() as session:
+        recording = await finalise_call(session, store, call_id)
+    loop = asyncio.get_running_loop()
+
+    class Recognize:
+        async def __call__(self, path):
+            assert asyncio.get_running_loop() is loop
+            return f" 停水 {path.stat().st_size} "
+
+    assert await Transcriber(db, store, Recognize()).run_once() == 1
+    async with db() as session:
+        row = await session.get(Recording, recording.id)
+    assert row.transcript == f"停水 {recording.size}" and row.transcribed_at is not None

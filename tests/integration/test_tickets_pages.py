@@ -86,3 +86,42 @@ async def test_agent_pages_and_handler_portal(client):
     assert (await client.get(f"/portal/tickets/{other_number}")).status == 404
     assert (await form_post(client, f"/portal/tickets/{other_number}/actions", token,
                             action="sign")).status == 404
+
+
+async def test_detail_page_in_every_status(client):
+    """The detail page renders, with the forms its status offers, all along a ticket's life."""
+    db = client.app[DB]
+    s = await seed(db)
+    await logged_in(client, "boss", "supervisor")
+    tid, spare = await new_ticket(db), await new_ticket(db)
+    walk = [("accept", s.supervisor, {}), ("dispatch", s.supervisor, {}),
+            ("return", s.handler, {"note": "非本单位"}),
+            ("redispatch", s.supervisor, {"department_id": s.housing.id}),
+            ("sign", s.other_handler, {}),
+            ("request_extension", s.other_handler, {"days": 2, "note": "需协调"}),
+            ("reply", s.other_handler, {"note": "已处理"}),
+            ("approve", s.supervisor, {}),
+            ("follow_up", s.supervisor, {"satisfaction": "dissatisfied", "solved": False}),
+            ("merge", s.supervisor, {"into": spare})]
+    # What the supervisor is offered after each step (签收, 答复 … are the department's).
+    offered = {"accept": "交办", "dispatch": "并单", "return": "改派", "redispatch": "并单",
+               "sign": "并单", "request_extension": "延期审批", "reply": "审核通过",
+               "approve": "回访", "follow_up": "并单"}
+    for action, actor, params in walk:
+        async with db() as session:
+            ticket = await services.act(session, tid, action, actor, **params)
+        page = await client.get(f"/tickets/{ticket.number}")
+        assert page.status == 200, (action, await page.text())
+        text = await page.text()
+        if action in offered:
+            assert f">{offered[action]}</button>" in text, (action, ticket.status)
+        if action == "sign":
+            assert ">延期审批</button>" not in text  # nothing asked yet
+    assert "已并单" in text and "本工单已并入" in text
+    assert "不满意重办" in text and "延期申请：2 个工作日" in text
+    async with db() as session:
+        target = await services.get_ticket(session, spare)
+    text = await (await client.get(f"/tickets/{target.number}")).text()
+    assert ticket.number in text and "（原工单）" in text
+    listing = await client.get("/tickets?status=merged&q=" + ticket.number)
+    assert ticket.number in await listing.text()

@@ -64,10 +64,10 @@ def snapshot(server, seq=0):
 
 def agrees(state, truth):
     live, real = state.queue("pbx1", QUEUE), truth.queues[QUEUE]
-    members = {i: (m.paused, m.paused_reason, m.in_call, m.calls_taken)
+    members = {i: (m.paused, m.paused_reason, m.in_call, m.calls_taken, m.penalty)
                for i, m in live.members.items()}
     same = ([c.uniqueid for c in live.callers] == [c.uniqueid for c in real.waiting]
-            and members == {i: (m.paused, m.paused_reason, m.in_call, m.calls_taken)
+            and members == {i: (m.paused, m.paused_reason, m.in_call, m.calls_taken, m.penalty)
                             for i, m in real.members.items()})
     return same and (live.completed, live.abandoned) == (real.completed, real.abandoned)
 
@@ -76,7 +76,8 @@ CALL_OPS = st.one_of(
     st.tuples(st.just("call")), st.tuples(st.just("connect"), st.integers(0, 5)),
     st.tuples(st.just("complete"), st.integers(0, 5)),
     st.tuples(st.just("abandon"), st.integers(0, 5)),
-    st.tuples(st.just("pause"), st.integers(0, 1), st.booleans()),
+    st.tuples(st.just("pause"), st.integers(0, 3), st.booleans()),
+    st.tuples(st.just("login"), st.integers(1, 3)), st.tuples(st.just("logout"), st.integers(0, 3)),
 )
 # An outage: ops whose events are lost, ops after the reconnect but before the QueueStatus is
 # answered, ops after that answer but before the resync is handed over.
@@ -90,6 +91,7 @@ def run(server, op, talking, numbers):
     server.sent.clear()
     truth = server.state
     waiting = truth.queues[QUEUE].waiting
+    members = sorted(truth.queues[QUEUE].members)
     match op:
         case ("call",):
             server.queued_call()
@@ -100,15 +102,23 @@ def run(server, op, talking, numbers):
             server.agent_complete(talking.pop(i % len(talking)))
         case ("abandon", i) if waiting:
             server.abandon(waiting[i % len(waiting)])
-        case ("pause", m, paused):
-            interface = sorted(truth.queues[QUEUE].members)[m]
+        case ("pause", m, paused) if members:
             act(server, ami_actions.queue_pause, Action="QueuePause", ActionID="p",
-                Queue=QUEUE, Interface=interface, Paused=str(paused).lower(), Reason="休息")
+                Queue=QUEUE, Interface=members[m % len(members)], Paused=str(paused).lower(),
+                Reason="休息")
+        case ("login", n):  # QueueAdd (ami-actions): QueueMemberAdded
+            act(server, ami_actions.queue_add, Action="QueueAdd", ActionID="a", Queue=QUEUE,
+                Interface=f"PJSIP/agent900{n}", MemberName=f"坐席{n}", Penalty=n)
+        case ("logout", m) if members:  # QueueRemove (ami-actions): QueueMemberRemoved
+            interface = members[m % len(members)]
+            if not truth.queues[QUEUE].members[interface].in_call:
+                act(server, ami_actions.queue_remove, Action="QueueRemove", ActionID="r",
+                    Queue=QUEUE, Interface=interface)
     return [NodeEvent("pbx1", m.name or "", dict(m.fields), at=AT, seq=next(numbers))
             for m in server.sent]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_random_calls_drops_and_resyncs_end_equal_to_the_truth(ops):
     server, state = Recorder(), QueueState()

@@ -12,6 +12,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -406,3 +407,27 @@ async def test_an_attempt_still_up_after_a_restart_is_adopted_not_redialed(db):
         assert await rig.dialer.tick() == 0
     assert (job.attempts, job.satisfaction, job.solved) == (1, "satisfied", False)
     assert rig.originates() == []
+
+
+@pytest.mark.parametrize("found_by", ["resync", "periodic check"])
+async def test_a_hangup_lost_with_the_ami_connection_still_ends_the_attempt(db, found_by):
+    """The survey call's Hangup never reaches the dialer (it is not listening, as during an AMI
+    outage): the resync after a reconnect, or the periodic CoreShowChannels, shows the channel
+    gone, and the attempt ends as a hang-up without answers instead of holding its slot."""
+    _, job_id = await follow_up_ticket(db)
+    async with AmiStandin(contexts=SURVEY_CONTEXTS) as standin, \
+            Rig(db, standin, Clock(MORNING)) as rig:
+        node = rig.nodes.nodes[0]
+        node.subscribers.remove(rig.dialer.on_ami_event)  # deaf: the Hangup is missed
+        rig.dialer.result_grace = 0.05
+        if found_by == "periodic check":
+            rig.dialer.check_every = 0.05
+        assert await rig.dialer.tick() == 1
+        if found_by == "resync":
+            await rig.until_attempt(job_id, 1, AttemptStatus.ANSWERED)
+            node.subscribers.append(rig.dialer.on_ami_event)
+            standin.drop()  # the node reconnects and resyncs
+        failed = await rig.until_attempt(job_id, 1, AttemptStatus.FAILED)
+        if found_by == "resync":
+            assert node.connections == 2
+    assert failed.reason == "通话结束，未收到回访答案"

@@ -15,7 +15,9 @@ Each pass (every `[followup] poll_seconds`, or at once when woken):
    action was refused, → the next attempt after `retry_spacing_minutes`; after the last one →
    the manual list, and an alert to supervisors on the bus. A survey call that hangs up
    without answers counts as failed once `result_grace_seconds` have passed since its Hangup
-   (`Uniqueid` = our ChannelId).
+   (`Uniqueid` = our ChannelId), or once Asterisk no longer has the channel (after an AMI
+   reconnect the resync's CoreShowChannels, and every `check_every` seconds CoreShowChannels:
+   a Hangup lost with the connection must not hold a call slot for ever).
    An Originate whose answer never came (timeout, lost connection) stays `sending` and is
    resolved as in 1.
 
@@ -55,19 +57,22 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RING_TIMEOUT_MS = 40_000
 MAX_REMEMBERED_HANGUPS = 1000
+CHECK_CALL_EVERY = 600.0
 
 
 class Dialer:
     def __init__(self, db: SessionMaker, nodes: AmiNodes, policy: Policy, *,
                  poll_seconds: float = 5.0, result_grace: float = 10.0,
                  clock: Clock = utcnow, ticket_options: Any = None,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, check_every: float = CHECK_CALL_EVERY) -> None:
         self.db, self.nodes, self.policy, self.bus = db, nodes, policy, bus
+        self.check_every = check_every  # seconds between asking whether a survey call is up
         self.ticket_options = ticket_options  # hotline.tickets.services.Options ([tickets])
         self.poll_seconds, self.result_grace, self.clock = poll_seconds, result_grace, clock
         self._wake = asyncio.Event()
         self._calls: dict[str, asyncio.Task[None]] = {}  # channel id → its attempt's task
         self._hung_up: dict[str, asyncio.Event] = {}  # channel id → set on its Hangup
+        self._surveys: dict[str, str] = {}  # channel id → node, of the calls in their survey
         self._answers: dict[int, asyncio.Event] = {}  # job id → set when answers are stored
         self._reports: set[asyncio.Task[None]] = set()
 
@@ -76,7 +81,15 @@ class Dialer:
         self._wake.set()
 
     def on_ami_event(self, event: NodeEvent) -> None:
-        if event.name == "Hangup":
+        if event.name == "resynced":
+            # After a reconnect: a survey call the node no longer has ended while we were
+            # not listening (its Hangup is lost).
+            live = {m.get("Uniqueid") for m in event.lists.get("CoreShowChannels", [])
+                    if m.get("Event") == "CoreShowChannel"}
+            for channel_id, node in list(self._surveys.items()):
+                if node == event.node and channel_id not in live:
+                    self._hung_up.setdefault(channel_id, asyncio.Event()).set()
+        elif event.name == "Hangup":
             uniqueid = event.get("Uniqueid")
             if uniqueid.startswith(services.CHANNEL_PREFIX):
                 # remembered even before its attempt waits for it (the Hangup of a short call
@@ -189,14 +202,15 @@ class Dialer:
         nothing (it only fails an attempt still in flight)."""
         answers = self._answers[attempt.job_id] = asyncio.Event()
         hung_up = self._hung_up.setdefault(attempt.channel_id, asyncio.Event())
+        self._surveys[attempt.channel_id] = attempt.node
         try:
-            waiters = {asyncio.ensure_future(answers.wait()),
-                       asyncio.ensure_future(hung_up.wait())}
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+            while not (answers.is_set() or hung_up.is_set()):
+                await _first_of(answers, hung_up, within=self.check_every)
+                if not (answers.is_set() or hung_up.is_set()):
+                    # a Hangup lost with an AMI outage: ask whether the call is still up
+                    live = await self._live_channels(attempt.node)
+                    if live is not None and attempt.channel_id not in live:
+                        hung_up.set()
             if not answers.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.result_grace):
@@ -207,6 +221,7 @@ class Dialer:
             if self._answers.get(attempt.job_id) is answers:
                 self._answers.pop(attempt.job_id)
             self._hung_up.pop(attempt.channel_id, None)
+            self._surveys.pop(attempt.channel_id, None)
 
     async def _failed(self, attempt: Attempt, reason: str,
                       status: AttemptStatus = AttemptStatus.FAILED) -> None:
@@ -313,6 +328,16 @@ def survey_result(event: NodeEvent) -> tuple[str, SurveyReport] | None:
         satisfaction = None
     solved = {"yes": True, "no": False}.get(event.get("Solved").strip())
     return job, SurveyReport(satisfaction, solved, satisfaction is not None and solved is not None)
+
+
+async def _first_of(*events: asyncio.Event, within: float) -> None:
+    """Until one of `events` is set, or `within` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def attempts_of(db: SessionMaker, job_id: int) -> list[FollowUpAttempt]:

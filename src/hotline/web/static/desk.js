@@ -44,6 +44,7 @@
   }
 
   function tick() {
+    if (agent && agent.state === "logged_out") { text("state-duration", ""); return; }
     if (agent && agent.sinceMs) {
       var seconds = Math.max(0, Math.round((Date.now() - agent.sinceMs) / 1000));
       text("state-duration", duration(seconds));

@@ -55,6 +55,7 @@ async def test_agent_pages_and_handler_portal(client):
     assert 'href="/portal"' in home
     portal = await (await client.get("/portal")).text()
     assert number in portal and f"/portal/tickets/{number}" in portal
+    assert "签收时限" in portal  # 待签收: the signing deadline beside the reply deadline
     detail = await (await client.get(f"/portal/tickets/{number}")).text()
     buttons = set(re.findall(r">([^<>]+)</button>", detail)) - {"退出登录"}
     assert buttons == {"签收", "退单"}

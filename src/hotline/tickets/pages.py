@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hotline.auth.policy import STAFF, allow
 from hotline.db.base import utcnow
 from hotline.db.models import Department, Role, TicketStatus
 from hotline.tickets import deadlines, notifier, ranking, schemas, services
+from hotline.tickets.models import TicketAssignment
 from hotline.tickets.queries import list_tickets, offered_actions, ticket_detail, visible_ids
 from hotline.tickets.services import Actor
 from hotline.tickets.steps import REJECT_REASONS, SATISFACTION_LABELS, TRANSFER_TARGETS
@@ -65,8 +66,14 @@ async def portal(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         department = await db.get(Department, actor.department_id)
         groups = {s: await list_tickets(db, actor, status=s, limit=200) for s in PORTAL_STATUSES}
+        ids = [t.id for rows in groups.values() for t in rows]
+        sign_due = dict((await db.execute(
+            select(TicketAssignment.ticket_id, func.max(TicketAssignment.sign_due_at))
+            .where(TicketAssignment.ticket_id.in_(ids),
+                   TicketAssignment.department_id == actor.department_id)
+            .group_by(TicketAssignment.ticket_id))).all()) if ids else {}
     return _page(request, "portal_list.html", department=department, groups=groups,
-                 late=await _late(request, actor))
+                 sign_due=sign_due, late=await _late(request, actor), now=utcnow())
 
 
 async def _detail(request: web.Request, portal: bool, *, status: int = 200,

@@ -8,7 +8,8 @@
   waits; past `ws_send_timeout`, or once its subscription overflowed, it is closed with code
   4008 (CLOSE_TOO_SLOW: reconnect and reload the state); the others never notice.
 - Heartbeat: aiohttp's ping/pong every `ws_heartbeat` seconds; a peer that does not answer is
-  closed.
+  closed. At the same pace the session is looked up again: after a logout or its expiry the
+  socket is closed with 4001.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline.auth.services import find_session
 from hotline.bus import Subscription
-from hotline.web.keys import BUS, SETTINGS
-from hotline.web.middleware import _same_origin  # the middleware's own rule, not a copy
+from hotline.web.keys import BUS, DB, SETTINGS
+from hotline.web.middleware import (  # the middleware's own rule, not a copy
+    SESSION_COOKIE,
+    _same_origin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ Accept = Callable[[str, dict[str, Any]], bool]
 First = Callable[[], Awaitable[list[dict[str, Any]]]]
 CLOSE_TOO_SLOW = 4008  # application range (4000-4999): fell behind, reconnect and reload
 CLOSE_SHUTDOWN = 1001  # going away: the server stops
+CLOSE_SESSION_ENDED = 4001  # logged out or expired: log in again
 
 
 def check_origin(request: web.Request) -> None:
@@ -45,28 +51,30 @@ async def serve(request: web.Request, topics: Iterable[str], first: First,
                 accept: Accept | None = None) -> web.WebSocketResponse:
     """Send what `first()` returns (the current state), then every event on `topics`, until
     either side closes. The subscription starts before `first()` runs, so no event falls
-    between them
-    (one may come twice: events carry absolute state, a repeat is harmless). `accept(topic,
-    event)` filters what this client may see (a supervisor's region)."""
+    between them (one may come twice: events carry absolute state, a repeat is harmless).
+    `accept(topic, event)` filters what this client may see (a supervisor's region)."""
     check_origin(request)
     config = request.app[SETTINGS].agents
     ws = web.WebSocketResponse(heartbeat=config.ws_heartbeat, max_msg_size=4096,
                                timeout=config.ws_send_timeout, compress=False)
     subscription = request.app[BUS].subscribe(topics, maxsize=config.ws_queue_size)
-    closing = asyncio.Event()
+    closing: set[str] = set()  # which task closes the socket: that one is let finish
     try:
         await ws.prepare(request)
         forwarder = asyncio.create_task(
             _forward(request, ws, subscription, first, config.ws_send_timeout, closing,
                      accept))
+        watcher = asyncio.create_task(_watch_session(request, ws, config.ws_heartbeat, closing))
         try:
             async for _message in ws:  # nothing the client says matters; this sees its close
                 pass
         finally:
-            if not closing.is_set():  # else the forwarder is closing it: bounded, let it end
-                forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forwarder
+            for name, task in (("forward", forwarder), ("watch", watcher)):
+                if name not in closing:  # the closing one is bounded by its timeouts
+                    task.cancel()
+            for task in (forwarder, watcher):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     finally:
         subscription.close()
     return ws
@@ -74,7 +82,7 @@ async def serve(request: web.Request, topics: Iterable[str], first: First,
 
 async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription: Subscription,
                    first: First, send_timeout: float,
-                   closing: asyncio.Event, accept: Accept | None) -> None:
+                   closing: set[str], accept: Accept | None) -> None:
     code = CLOSE_SHUTDOWN
     try:
         for event in await first():
@@ -90,7 +98,7 @@ async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription
     except (ConnectionError, RuntimeError):
         return  # the socket is already gone
     subscription.close()
-    closing.set()
+    closing.add("forward")
     if code == CLOSE_TOO_SLOW:
         log.warning("websocket %s for %s: client too slow, closed", request.path,
                     request.remote)
@@ -117,6 +125,26 @@ class _Encodings:
 
 
 _encoded = _Encodings()
+
+
+async def _watch_session(request: web.Request, ws: web.WebSocketResponse, every: float,
+                         closing: set[str]) -> None:
+    """A socket lives no longer than its login: once the session is closed (logout) or has
+    expired, the socket is closed with 4001."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with request.app[DB]() as db:
+                session = await find_session(db, token)
+        except Exception:  # the database is away: keep the socket, look again later
+            log.warning("websocket %s: session check failed", request.path, exc_info=True)
+            continue
+        if session is None and not closing:
+            closing.add("watch")
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_SESSION_ENDED)
+            return
 
 
 async def _send(ws: web.WebSocketResponse, text: str, within: float) -> None:

@@ -230,3 +230,21 @@ async def test_a_scoped_supervisor_sees_only_the_agents_of_their_region(ws_clien
                                                                 "region_code": "532901"}})
         assert (await ws.receive_json())["agent"]["user_id"] == 2
     await ws.close()
+
+
+async def test_a_socket_ends_with_its_login(aiohttp_client, tmp_path, sqlite_template):
+    database = tmp_path / "hotline.db"
+    shutil.copyfile(sqlite_template, database)
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{database}",
+                             HOTLINE_AGENTS_WS_HEARTBEAT="0.2")
+    client = await aiohttp_client(create_app(settings))
+    await as_role(client, "boss", "supervisor")
+    token = (await (await client.get("/api/me")).json())["csrf_token"]
+    ws = await client.ws_connect("/ws/wallboard", headers={"Origin": origin(client)})
+    async with asyncio.timeout(10):
+        assert (await ws.receive_json())["type"] == "snapshot"
+        response = await client.post("/logout", data={"csrf_token": token},
+                                     allow_redirects=False)
+        assert response.status == 303
+        message = await ws.receive()
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 4001

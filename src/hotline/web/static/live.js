@@ -9,8 +9,12 @@
       var socket = new WebSocket(scheme + "//" + location.host + path);
       socket.onopen = function () { retry = 1000; link.className = "link-state up"; };
       socket.onmessage = function (m) { onEvent(JSON.parse(m.data)); };
-      socket.onclose = function () {
+      socket.onclose = function (event) {
         link.className = "link-state down";
+        if (event.code === 4001) {  // the login ended (logout elsewhere, expiry): log in again
+          location.href = "/login?next=" + encodeURIComponent(location.pathname);
+          return;
+        }
         setTimeout(open, retry);
         retry = Math.min(retry * 2, 15000);
       };

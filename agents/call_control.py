@@ -13,8 +13,11 @@
   dialplan runs ChanSpy with `qbES` (+`w` whisper, +`B` barge).
 
 None of Setvar-then-Redirect on a queued call, Atxfer, nor ChanSpy is in the captures of
-../shared/asterisk-22 (assumed, not captured): the tests check the actions sent; what Asterisk
-then does needs a real Asterisk 22 to verify.
+../shared/asterisk-22 (assumed, not captured; the fields are those of Asterisk 22's AMI
+documentation: Atxfer takes Channel, Exten, Context): the tests check the actions sent; what
+Asterisk then does needs a real Asterisk 22 to verify. An attended transfer is a bridge
+feature: the agent's side of the queue call must be allowed to transfer (Queue() option `t`,
+which dialplans/hotline.conf does not pass today) — to be checked with a real Asterisk.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ async def transfer(desk: AgentDesk, user_id: int, target: str) -> str:
         if not call.agent_channel:
             raise AgentError("不知道您的通话通道，无法三方转接", 409)
         await desk.ami(agent, {"Action": "Atxfer", "Channel": call.agent_channel,
-                               "Exten": target, "Context": CTX_AGENTS, "Priority": 1})
+                               "Exten": target, "Context": CTX_AGENTS})
         return f"正在呼叫 {target}，接通后说明情况，挂机即转接给来电人"
     async with desk.db() as db:
         lines = (await db.scalars(select(HotlineLine).where(HotlineLine.active.is_(True)))).all()

@@ -2,7 +2,8 @@
 
 - login (→ ready, or → paused with a reason): AMI QueueAdd to each of the agent's queues with
   its penalty (`profiles.queue_penalty`: base + skill tier), `Paused: true` when logging in paused;
-- pause / unpause: AMI QueuePause with the reason (no Queue header: every queue of the member);
+- pause / unpause: AMI QueuePause with the reason (no Queue header: every queue of the member,
+  as Asterisk's AMI documentation says; the captures only show it with a Queue);
 - logout: AMI QueueRemove from each queue;
 - AgentCalled / AgentConnect / AgentComplete / AgentRingNoAnswer for the agent's interface
   (fed by `ami_events.AgentEventHandler`): ringing → on call → wrap-up; wrap-up pauses the

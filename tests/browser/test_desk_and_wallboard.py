@@ -30,6 +30,8 @@ from hotline.calls.services import CallStart, record_call_start
 from hotline.db.base import utcnow
 from hotline.db.models import (
     Call,
+    CallbackKind,
+    CallbackTask,
     CallOutcome,
     Role,
     Ticket,
@@ -86,6 +88,10 @@ async def seed(app: web.Application) -> None:
                       region_code="530100", status=TicketStatus.IN_PROGRESS,
                       title="小区停水三天无人管", contact_number=CALLER))
         await db.commit()
+        # A caller who gave up yesterday after waiting: hotline.queue owes them a callback.
+        db.add(CallbackTask(kind=CallbackKind.ABANDONED, number="13600001111",
+                            queue="hl-12345-5301", line_id=row.line_id))
+        await db.commit()
         # The call the IVR wrote when this caller rang (hotline.ivr fills these fields).
         now_id = await record_call_start(db, CallStart(
             "pbx1", UNIQUEID, UNIQUEID, CALLER, line_code="12345-5301", region_code="530100"))
@@ -125,6 +131,11 @@ async def test_a_call_from_queue_to_ticket_on_the_desk_and_the_wallboard(
     board = await (await chromium.new_context(locale="zh-CN", viewport=size)).new_page()
     await log_in(desk, base, "/desk", "wangfang")
     await log_in(board, base, "/wallboard", "banzhang")
+
+    # Both see the callbacks owed (GET /api/callbacks of hotline.queue).
+    for page in (desk, board):
+        await expect(page.locator("#callbacks")).to_contain_text("13600001111", timeout=WAIT)
+        await expect(page.locator("#callbacks")).to_contain_text("放弃来电")
 
     # The agent goes ready: QueueAdd for their softphone reaches Asterisk.
     await expect(desk.locator("#state-label")).to_have_text("未登录", timeout=WAIT)

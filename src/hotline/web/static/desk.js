@@ -171,5 +171,6 @@
 
   setInterval(tick, 1000);
   showAgent(null);
+  window.hotlineLive.callbacks($("callbacks"), $("callbacks-count"));
   window.hotlineLive.connect("/ws/desk", onEvent, $("link"));
 })();

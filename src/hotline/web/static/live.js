@@ -37,5 +37,39 @@
     });
   }
 
-  window.hotlineLive = {connect: connect, post: post};
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { throw new Error("请求失败（" + r.status + "）"); }
+      return r.json();
+    });
+  }
+
+  // 待回拨: open callback tasks (GET /api/callbacks, hotline.queue), every 30 s and on demand.
+  var KINDS = {abandoned: "放弃来电", message: "留言", virtual_hold: "保留排队"};
+  var STATUSES = {pending: "待回拨", dialing: "拨号中"};
+  function callbacks(table, count) {
+    function load() {
+      getJSON("/api/callbacks").then(function (tasks) {
+        var body = table.querySelector("tbody");
+        body.textContent = "";
+        tasks.forEach(function (t) {
+          var tr = document.createElement("tr");
+          [KINDS[t.kind] || t.kind, t.number, t.line || t.queue, STATUSES[t.status] || t.status,
+           t.attempts, new Date(t.due_at).toLocaleString("zh-CN", {hour12: false})
+          ].forEach(function (value) {
+            var td = document.createElement("td");
+            td.textContent = value == null ? "" : String(value);
+            tr.appendChild(td);
+          });
+          body.appendChild(tr);
+        });
+        count.textContent = "（" + tasks.length + "）";
+      }).catch(function () { count.textContent = "（无法读取）"; });
+    }
+    load();
+    setInterval(load, 30000);
+    return load;
+  }
+
+  window.hotlineLive = {connect: connect, post: post, getJSON: getJSON, callbacks: callbacks};
 })();

@@ -176,7 +176,9 @@
         break;
       case "agent_state": setAgent(e.agent); renderAgents(); return;
       case "queue.changed":
-        rebase(); e.queue.node = e.node; queues[e.node + "/" + e.queue.name] = e.queue; break;
+        rebase(); e.queue.node = e.node; queues[e.node + "/" + e.queue.name] = e.queue;
+        if (e.change && e.change.kind === "abandoned") { setTimeout(reloadCallbacks, 1000); }
+        break;
       case "queues.resynced": case "queues.node": rebase(); setNodeQueues(e.node, e.queues || []); break;
       case "queue.stats": stats[e.queue] = e.stats; break;
       default:
@@ -208,5 +210,6 @@
       if (a && td && a.state !== "logged_out") { td.textContent = duration((Date.now() - a.sinceMs) / 1000); }
     });
   }, 1000);
+  var reloadCallbacks = window.hotlineLive.callbacks($("callbacks"), $("callbacks-count"));
   window.hotlineLive.connect("/ws/wallboard", onEvent, $("link"));
 })();

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from hotline.asterisk.ami import (
+    AmiActionFailed,
     AmiActionTimeout,
     AmiNode,
     AmiNotConnected,
@@ -161,6 +162,18 @@ async def test_originate_once_with_its_channel_id(ami):
         sent = ami.actions_named("Originate")
         assert [a.get("ChannelId") for a in sent] == ["cb-42-1"]
         assert sent[0].get("Async") == "true"
+
+
+async def test_a_refused_originate_is_answered_at_once(ami):
+    """An Originate into a context the dialplan lacks gets `Response: Error` and nothing after
+    it (ami-actions, fact 8): AmiActionFailed straight away, not a deadline expiring."""
+    node = AmiNode(_config(ami.port))
+    async with running(node) as events:
+        await until(lambda: any(e.name == "resynced" for e in events))
+        with pytest.raises(AmiActionFailed, match="Originate"):
+            await node.originate("Local/13800000004@caller-sim", channel_id="cb-44-1",
+                                 context="no-such-context", exten="s", reply_within=5)
+    assert [a.get("ChannelId") for a in ami.actions_named("Originate")] == ["cb-44-1"]
 
 
 async def test_originate_is_never_resent_after_a_drop(ami):

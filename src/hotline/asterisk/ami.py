@@ -340,7 +340,7 @@ class AmiNode:
                         reply_within: float = 60.0) -> OriginateResult:
         """Async Originate with a deterministic ChannelId. Sent once: a lost connection or a
         deadline raises, and the caller finds out what happened from the channel id, never by
-        sending again blindly."""
+        sending again blindly. A refusal (`Response: Error`) raises AmiActionFailed at once."""
         fields: dict[str, Any] = {"Action": "Originate", "Channel": channel, "Async": "true",
                                   "ChannelId": channel_id, "Timeout": timeout_ms}
         if application:
@@ -351,7 +351,11 @@ class AmiNode:
             fields["CallerID"] = caller_id
         if variables:
             fields["Variable"] = [f"{k}={v}" for k, v in variables.items()]
-        replies = await self.action(fields, as_list=True, reply_within=reply_within)
+        # No as_list: panoramisk then reads "Originate successfully queued" as the start of a
+        # list that the OriginateResponse ends, and takes a refusal (`Response: Error`, e.g. a
+        # missing context) as the whole answer. With as_list=True a lone Error never resolves.
+        answer = await self.action(fields, reply_within=reply_within)
+        replies = answer if isinstance(answer, list) else [answer]
         response = next((m for m in replies if m.get("Event") == "OriginateResponse"), replies[-1])
         return OriginateResult(response.get("Response") == "Success", response.get("Reason", ""),
                                response.get("Channel", ""), response.get("Uniqueid", ""),

@@ -102,7 +102,8 @@ async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription
     if code == CLOSE_TOO_SLOW:
         log.warning("websocket %s for %s: client too slow, closed", request.path,
                     request.remote)
-    await _close(request, ws, code, send_timeout)
+    heartbeat = request.app[SETTINGS].agents.ws_heartbeat
+    await _close(request, ws, code, grace=max(send_timeout, heartbeat))
 
 
 class _Encodings:
@@ -152,14 +153,22 @@ async def _send(ws: web.WebSocketResponse, text: str, within: float) -> None:
         await ws.send_str(text)
 
 
-async def _close(request: web.Request, ws: web.WebSocketResponse, code: int,
+async def _close(request: web.Request, ws: web.WebSocketResponse, code: int, *,
                  grace: float) -> None:
-    """Queue the close frame behind what the client has not read yet (no drain), wait a while
-    for its reply, then let go of the connection whatever the client does."""
+    """Queue the close frame behind what the client has not read yet (no drain), wait for its
+    reply (`ws_send_timeout`); a client that still has not read what was sent gets `grace`
+    seconds (a heartbeat interval) to read it with the close frame, then the connection is
+    dropped: nothing more is held for it."""
     with contextlib.suppress(Exception):
         await ws.close(code=code, drain=False)
     transport = request.transport
-    if transport is not None and transport.get_write_buffer_size() > 0:
-        await asyncio.sleep(grace)
-        if transport.get_write_buffer_size() > 0:
-            transport.abort()  # never read: nothing more to hold memory for
+    if transport is None:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(grace):
+            while True:  # the kernel gives no event for "the peer read it": look now and then
+                if transport.get_write_buffer_size() == 0:
+                    return
+                await asyncio.sleep(0.2)
+    if transport.get_write_buffer_size() > 0:
+        transport.abort()  # never read: nothing more to hold memory for

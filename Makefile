@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup clean bench
 
 setup: $(STAMP)
 
@@ -23,6 +23,15 @@ test: $(STAMP)
 	@scripts/ensure-debian-packages
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Benchmarks with small defaults (about 4 minutes on 2 cores); figures: bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_fastagi.py --sessions 2000
+	$(BIN)/python bench/bench_ami.py
+	$(BIN)/python bench/bench_tickets.py --tickets 500
+	$(BIN)/python bench/bench_wallboard.py --rates 20 100 --seconds 3
+	$(BIN)/python bench/bench_overload.py --rates 200 400 800 --seconds 3
+	$(BIN)/python bench/bench_call.py --calls 300 --soak-seconds 30
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ app[VIRTUAL_HOLD], and runs the long-wait watch and the virtual-hold dialer as t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -26,6 +27,8 @@ from hotline.queue.virtual_hold import VirtualHoldDialer, VirtualHoldService, es
 from hotline.web.keys import AMI, BUS, DB, QUEUES, SETTINGS, VIRTUAL_HOLD
 from hotline.web.middleware import current_user
 from hotline.web.openapi import operation
+
+SHUTDOWN_SECONDS = 5.0
 
 
 @allow(STAFF)
@@ -73,10 +76,14 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     app[QUEUES] = monitor
     app[VIRTUAL_HOLD] = VirtualHoldService(app[DB], monitor, settings.queue)
     dialer = VirtualHoldDialer(app[DB], app[AMI], monitor, settings.queue)
-    tasks = [asyncio.create_task(monitor.watch_waits(), name="queue-waits"),
-             asyncio.create_task(dialer.run(), name="queue-virtual-hold")]
+    waits = asyncio.create_task(monitor.watch_waits(), name="queue-waits")
+    dialing = asyncio.create_task(dialer.run(), name="queue-virtual-hold")
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    waits.cancel()
+    dialer.stop()  # let a pass in progress finish its database work rather than cut it
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_SECONDS):
+            await asyncio.shield(dialing)
+    dialing.cancel()
+    await asyncio.gather(waits, dialing, return_exceptions=True)
     await monitor.drain()

@@ -152,12 +152,14 @@ class VirtualHoldDialer:
         self.db, self.nodes, self.monitor, self.config = db, nodes, monitor, config
         self.poll = poll
         self._wake = asyncio.Event()
+        self._stopping = False
         self._inflight: dict[str, asyncio.Task[None]] = {}  # channel id → its Originate
         monitor.listeners.append(lambda _change: self._wake.set())
 
     async def run(self) -> None:
+        """Until `stop()` (the pass under way ends first) or cancelled."""
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self.tick()
                 except Exception:
@@ -168,6 +170,10 @@ class VirtualHoldDialer:
                 self._wake.clear()
         finally:
             await self.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.asterisk.ami import NodeEvent
 from hotline.bus import Bus
@@ -27,9 +29,9 @@ from hotline.queue import stats
 from hotline.queue.callbacks import Abandon, record_abandoned_callback
 from hotline.queue.settings import QueueConfig
 from hotline.queue.state import Change, QueueState, as_int
+from hotline.queue.writes import OrderedWrites
 
 log = logging.getLogger(__name__)
-MAX_PENDING_WRITES = 1000
 Listener = Callable[[Change], None]
 
 
@@ -39,8 +41,7 @@ class QueueMonitor:
         self.db, self.bus, self.config, self.zone, self.clock = db, bus, config, zone, clock
         self.state = QueueState()
         self.listeners: list[Listener] = []  # e.g. the virtual-hold dialer, woken on changes
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._chains: dict[tuple[str, ...], asyncio.Task[None]] = {}
+        self.writes = OrderedWrites(db)
         self._alerted_waits: set[tuple[str, str]] = set()
         self._under_target: set[str] = set()
 
@@ -81,7 +82,9 @@ class QueueMonitor:
                     key = stats.CallKey(change.node, caller.uniqueid, name)
                     self._write(key, stats.record_joined, key, caller.number, caller.joined_at,
                                 self.zone)
-            self._spawn(self._mark_lost(change.node, waiting, event.at))
+            self.writes.submit(("lost", change.node),
+                               lambda session: self._mark_lost(session, change.node, waiting,
+                                                               event.at))
             return
         if change.queue is None or not change.uniqueid:
             return
@@ -110,51 +113,19 @@ class QueueMonitor:
     def _write(self, key: stats.CallKey, function: Callable[..., Awaitable[object]],
                *args: object, counts: bool = True) -> None:
         """One call's writes run in event order; then the queue's counters are published."""
-        chain = (key.node, key.uniqueid, key.queue)
-        before = self._chains.get(chain)
-
-        async def run() -> None:
-            if before is not None:
-                await asyncio.wait([before])
-            async with self.db() as db:
-                await function(db, *args)
-            if counts:
-                await self.publish_stats(key.queue)
-
-        task = self._spawn(run())
-        if task is not None:
-            self._chains[chain] = task
-            task.add_done_callback(
-                lambda done: self._chains.pop(chain, None)
-                if self._chains.get(chain) is done else None)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
-        if len(self._tasks) >= MAX_PENDING_WRITES:
-            coroutine.close()
-            log.error("queue events: %d writes pending, dropping one", len(self._tasks))
-            return None
-        task = asyncio.ensure_future(self._logged(coroutine))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        self.writes.submit((key.node, key.uniqueid, key.queue),
+                           lambda session: function(session, *args),
+                           (lambda: self.publish_stats(key.queue)) if counts else None)
 
     @staticmethod
-    async def _logged(coroutine: Coroutine[Any, Any, None]) -> None:
-        try:
-            await coroutine
-        except Exception:
-            log.exception("queue events: a database write failed")
-
-    async def _mark_lost(self, node: str, waiting: set[tuple[str, str]],
+    async def _mark_lost(db: AsyncSession, node: str, waiting: set[tuple[str, str]],
                          at: datetime) -> None:
-        async with self.db() as db:
-            if await stats.record_lost(db, node, waiting, at):
-                log.info("AMI node %s: calls gone while disconnected marked lost", node)
+        if await stats.record_lost(db, node, waiting, at):
+            log.info("AMI node %s: calls gone while disconnected marked lost", node)
 
     async def drain(self) -> None:
         """Wait for the writes in flight (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.writes.drain()
 
     # -- stats and alerts --------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
         except AgentError as exc:
             return [{"type": "hello", "agent": None, "error": str(exc)}]
         pop = agent.call.pop if agent.call and agent.call.pop else None
-        return [{"type": "hello", "agent": agent.view(desk.clock()), "call": pop}]
+        return [{"type": "hello", "agent": agent.view(desk.clock(), desk.zone), "call": pop}]
 
     return await websockets.serve(request, [desk_topic(user.id)], hello)
 
@@ -127,7 +127,7 @@ async def change_state(request: web.Request) -> web.Response:
     body = await _body(request, StateIn)
     desk = _desk(request)
     agent = await desk.change_state(current_user(request).id, body.state, body.reason)
-    return web.json_response({"agent": agent.view(desk.clock())})
+    return web.json_response({"agent": agent.view(desk.clock(), desk.zone)})
 
 
 @allow(DESK_ROLES)
@@ -135,7 +135,7 @@ async def change_state(request: web.Request) -> web.Response:
 async def end_wrap_up(request: web.Request) -> web.Response:
     desk = _desk(request)
     agent = await desk.end_wrap_up(current_user(request).id)
-    return web.json_response({"agent": agent.view(desk.clock())})
+    return web.json_response({"agent": agent.view(desk.clock(), desk.zone)})
 
 
 @allow(DESK_ROLES)
@@ -201,7 +201,7 @@ async def _agents(app: web.Application) -> AsyncIterator[None]:
     nodes = app[AMI]
     desk = AgentDesk(app[DB], nodes, AgentNotifier(app[BUS]),
                      wrap_up_seconds=app[SETTINGS].agents.wrap_up_seconds,
-                     queue_config=app[SETTINGS].queue)
+                     queue_config=app[SETTINGS].queue, zone=app[SETTINGS].zone)
     events = AgentEventHandler(desk)
     nodes.subscribe(events)  # queued until the profiles are loaded
     await desk.load()

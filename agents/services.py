@@ -24,13 +24,14 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.agents import profiles
+from hotline.agents import profiles, reports
 from hotline.agents.models import AgentProfile, AgentState, AgentStateChange
 from hotline.agents.notifier import AgentNotifier
 from hotline.agents.state import (
@@ -51,6 +52,7 @@ from hotline.regions import within
 
 log = logging.getLogger(__name__)
 COMPLETED_MEMORY = 50  # finished calls remembered per agent, against replayed events
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 class AgentError(Exception):
@@ -87,12 +89,30 @@ class Agent:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.Task[None] | None = None
     completed_calls: deque[str] = field(default_factory=lambda: deque(maxlen=COMPLETED_MEMORY))
+    # Seconds paused on the local day `paused_day` before the current state began.
+    paused_before: float = 0.0
+    paused_day: date | None = None
 
     @property
     def interface(self) -> str:
         return profiles.interface_of(self.profile)
 
-    def view(self, now: datetime) -> dict[str, Any]:
+    def paused_today(self, now: datetime, zone: ZoneInfo) -> int:
+        today = reports.day_start(now, zone)
+        total = self.paused_before if self.paused_day == today.date() else 0.0
+        if self.status.state is AgentState.PAUSED:
+            total += max(0.0, (now - max(self.status.since, today)).total_seconds())
+        return int(total)
+
+    def left_state(self, at: datetime, zone: ZoneInfo) -> None:
+        """The current state ends at `at`: a pause adds to the day's pause time."""
+        today = reports.day_start(at, zone)
+        if self.paused_day != today.date():
+            self.paused_before, self.paused_day = 0.0, today.date()
+        if self.status.state is AgentState.PAUSED:
+            self.paused_before += max(0.0, (at - max(self.status.since, today)).total_seconds())
+
+    def view(self, now: datetime, zone: ZoneInfo = DEFAULT_ZONE) -> dict[str, Any]:
         return {
             "user_id": self.user_id, "username": self.username, "name": self.name,
             "extension": self.profile.extension, "state": self.status.state.value,
@@ -103,6 +123,7 @@ class Agent:
             "caller_number": self.call.caller_number if self.call else "",
             "call_uniqueid": self.status.call_uniqueid,
             "region_code": self.region_code,
+            "paused_today": self.paused_today(now, zone),
         }
 
 
@@ -125,8 +146,10 @@ def _status_of(row: AgentStateChange | None, profile: AgentProfile) -> AgentStat
 class AgentDesk:
     def __init__(self, db: SessionMaker, nodes: AmiNodes | None, notifier: AgentNotifier, *,
                  wrap_up_seconds: int = 15, queue_config: QueueConfig | None = None,
+                 zone: ZoneInfo = DEFAULT_ZONE,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.nodes, self.notifier = db, nodes, notifier
+        self.zone = zone
         self.queue_config = queue_config or QueueConfig()
         self.wrap_up_seconds = wrap_up_seconds
         self.clock = clock
@@ -145,6 +168,15 @@ class AgentDesk:
                                  _status_of(last.get(user.id), profile), user.region_code))
             if self.agents[user.id].status.state is AgentState.WRAP_UP:
                 self._start_timer(self.agents[user.id])
+        await self._load_pause_time([self.agents[user.id] for _, user in pairs])
+
+    async def _load_pause_time(self, agents: list[Agent]) -> None:
+        since = {agent.user_id: agent.status.since for agent in agents}
+        async with self.db() as db:
+            before = await reports.paused_before(db, since, self.zone)
+        for agent in agents:
+            agent.paused_before = before.get(agent.user_id, 0.0)
+            agent.paused_day = reports.day_start(agent.status.since, self.zone).date()
 
     def _remember(self, agent: Agent) -> None:
         old = self.agents.get(agent.user_id)
@@ -152,6 +184,7 @@ class AgentDesk:
             self._by_interface.pop(old.interface, None)
             agent.status, agent.call, agent.timer = old.status, old.call, old.timer
             agent.lock, agent.completed_calls = old.lock, old.completed_calls
+            agent.paused_before, agent.paused_day = old.paused_before, old.paused_day
         self.agents[agent.user_id] = agent
         self._by_interface[agent.interface] = agent.user_id
 
@@ -163,8 +196,11 @@ class AgentDesk:
             last = await _last_changes(db, [user_id])
         if profile is None or user is None or not user.active:
             raise AgentError("您还没有软电话分机，请联系管理员配置坐席信息", 409)
+        known = user_id in self.agents
         self._remember(Agent(user.id, user.username, user.display_name, profile,
                              _status_of(last.get(user_id), profile), user.region_code))
+        if not known:
+            await self._load_pause_time([self.agents[user_id]])
         return self.agents[user_id]
 
     async def agent(self, user_id: int) -> Agent:
@@ -178,7 +214,8 @@ class AgentDesk:
         """Every agent within `scope` (a supervisor's region; None: the province)."""
         now = self.clock()
         agents = sorted(self.agents.values(), key=lambda a: a.profile.extension)
-        return [agent.view(now) for agent in agents if within(agent.region_code, scope)]
+        return [agent.view(now, self.zone) for agent in agents
+                if within(agent.region_code, scope)]
 
     # AMI ---------------------------------------------------------------------------------------
     def node_for(self, agent: Agent) -> AmiNode:
@@ -243,10 +280,11 @@ class AgentDesk:
             db.add(AgentStateChange(user_id=agent.user_id, state=new.state, reason=new.reason,
                                     call_uniqueid=new.call_uniqueid, at=new.since))
             await db.commit()
+        agent.left_state(new.since, self.zone)
         agent.status = new
         if new.state not in (AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP):
             agent.call = None
-        self.notifier.state_changed(agent.view(self.clock()))
+        self.notifier.state_changed(agent.view(self.clock(), self.zone))
 
     async def change_state(self, user_id: int, target: AgentState, reason: str = "") -> Agent:
         """What the agent asks on the desk: log in, pause (with a reason), ready, log out."""

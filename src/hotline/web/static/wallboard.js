@@ -97,6 +97,7 @@
       badge.textContent = a.label;
       cell(tr, "").appendChild(badge);
       cell(tr, a.state === "logged_out" ? "" : duration((Date.now() - a.sinceMs) / 1000), "agent-duration");
+      cell(tr, duration(pausedToday(a)), "agent-paused");
       cell(tr, a.caller_number);
       cell(tr, (a.queues || []).map(function (q) { return queueNames[q] || q; }).join("、"));
       if (canSpy) {
@@ -155,7 +156,12 @@
     $("alerts-count").textContent = "（" + alerts.length + "）";
   }
 
-  function setAgent(a) { a.sinceMs = Date.parse(a.since); agents[a.user_id] = a; }
+  function setAgent(a) { a.sinceMs = Date.parse(a.since); a.receivedMs = Date.now(); agents[a.user_id] = a; }
+
+  // Today's pause time: the server's figure when it arrived, plus the pause running since.
+  function pausedToday(a) {
+    return (a.paused_today || 0) + (a.state === "paused" ? (Date.now() - a.receivedMs) / 1000 : 0);
+  }
 
   function setNodeQueues(node, list) {
     Object.keys(queues).forEach(function (k) { if (queues[k].node === node) { delete queues[k]; } });
@@ -208,6 +214,8 @@
       var a = agents[tr.dataset.agent];
       var td = tr.querySelector(".agent-duration");
       if (a && td && a.state !== "logged_out") { td.textContent = duration((Date.now() - a.sinceMs) / 1000); }
+      var paused = tr.querySelector(".agent-paused");
+      if (a && paused) { paused.textContent = duration(pausedToday(a)); }
     });
   }, 1000);
   var reloadCallbacks = window.hotlineLive.callbacks($("callbacks"), $("callbacks-count"));

@@ -271,7 +271,9 @@ class Settings(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     fastagi: FastAgiConfig = Field(default_factory=FastAgiConfig)
     asterisk: list[AsteriskNodeConfig] = Field(default_factory=list)
+    tickets: TicketsConfig = Field(default_factory=TicketsConfig)
     ivr: IvrConfig = Field(default_factory=IvrConfig)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @field_validator("time_zone")
@@ -302,8 +304,6 @@ class Settings(_Section):
     def database_url(self) -> str:
         return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'hotline.db'}"
 
-    tickets: TicketsConfig = Field(default_factory=TicketsConfig)
-    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     @property
     def recordings_dir(self) -> Path:
         return Path(self.recordings.dir) if self.recordings.dir else self.data_dir / "recordings"

@@ -22,9 +22,9 @@ from hotline.followup import background as followup
 from hotline.ivr import flows
 from hotline.ivr import wiring as ivr_wiring
 from hotline.ivr.flows import FlowContext
-from hotline.tickets import http as tickets_http
 from hotline.queue import http as queue_http
 from hotline.recordings import background as recordings
+from hotline.tickets import http as tickets_http
 from hotline.web import api, health, http
 from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, IVR, SETTINGS
 from hotline.web.middleware import MIDDLEWARES
@@ -81,11 +81,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
     app.on_shutdown.append(close_bus)
     health.setup(app)
     http.setup(app)
-    tickets_http.setup(app)  # ticket API and pages, the 督办 deadline scan
     api.setup(app)
-    agents_http.setup(app)  # after the `ami` context: its own cleanup context follows it
+    tickets_http.setup(app)  # ticket API and pages, the 督办 deadline scan
     queue_http.setup(app)  # after the `ami` context; before agents/, which reads QUEUES
     ivr_wiring.setup(app)  # after queue/: the IVR offers virtual hold, routes overflow
+    agents_http.setup(app)  # after the `ami` context: its own cleanup context follows it
     recordings.setup(app)
     followup.setup(app)
     app.router.add_static("/static/", STATIC, name="static", append_version=False)

@@ -34,6 +34,7 @@ from hotline.ivr.context import (
     run_guarded,
     start_call,
 )
+from hotline.ivr.prompts import greeting_for
 from hotline.ivr.statement import Recognizer
 
 __all__ = ["CallIdentity", "FlowContext", "callback_flow", "hotline_entry", "hotline_ivr", "play",
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 # Variables the dialplan reads after the AGI (the contract is in dialplans/README.md).
 DEST = dp.VAR_DEST
 QUEUE = dp.VAR_QUEUE
-WELCOME = "hotline/welcome"
 Flow = Callable[[AgiChannel], Awaitable[None]]
 
 
@@ -62,7 +62,7 @@ async def callback_flow(channel: AgiChannel, ctx: FlowContext) -> None:
     """An answered callback (the dialplan's [hotline-callback]): the line's greeting, then an
     agent — HOTLINE_QUEUE and HOTLINE_PRIORITY as the Originate set them, else the line's queue
     (the dialplan puts callbacks ahead of new callers)."""
-    from hotline.ivr.prompts import greeting_for, sound_name
+    from hotline.ivr.prompts import sound_name
 
     state = await start_call(channel, ctx, CallDirection.OUTBOUND)
 
@@ -112,7 +112,8 @@ async def hotline_entry(channel: AgiChannel, ctx: FlowContext) -> None:
         ))
     try:
         await channel.answer()
-        await play(channel, WELCOME, "0123456789*#")
+        # The line's own greeting (prompts-zh.toml), as the full flow plays it.
+        await play_all(channel, greeting_for(line_code or "96128"), "0123456789*#")
         queue = await ctx.queue_of(line_code)
         if queue:
             await channel.set_variable(QUEUE, queue)

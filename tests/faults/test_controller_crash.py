@@ -35,7 +35,7 @@ async def test_kill_9_in_the_middle_of_calls_then_restart(tmp_path, empty_db_url
     settings = load_settings(config, environ={})
     controller = Controller(config)
     await controller.start()
-    calls, after = scaled(40), scaled(10)
+    calls, after = scaled(30), scaled(8)
     simulation = asyncio.create_task(
         Simulation(settings, calls=calls, rate=20, agents=2, node=None).run())
     try:

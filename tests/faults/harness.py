@@ -159,6 +159,17 @@ def config_file(tmp_path: Path, db_url: str, web: int, fastagi: int,
     return path
 
 
+async def _port_open(port: int) -> None:
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+
+
 class Controller:
     """`hotline run` (migrates, then serves web + FastAGI + AMI) as a child process."""
 
@@ -170,7 +181,7 @@ class Controller:
         self._drain: asyncio.Task[None] | None = None
         self.log: list[str] = []
 
-    async def start(self, within: float = 60.0) -> None:
+    async def start(self, within: float = 60.0, web_port: int | None = None) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hotline", "--config", str(self.config), "run",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=self.env)
@@ -179,6 +190,8 @@ class Controller:
         try:
             async with asyncio.timeout(within):
                 await listening.wait()
+            if web_port is not None:  # the web site starts after FastAGI
+                await _port_open(web_port)
         except TimeoutError:
             raise AssertionError("hotline run did not start:\n" + "\n".join(self.log)) from None
 

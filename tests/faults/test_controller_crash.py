@@ -5,16 +5,20 @@ keys through a kill -9 and the client's retries: none lost, none twice. FastAGI 
 ../shared/asterisk-22/transcripts/agi-session-normal.jsonl (via hotline.testing.simulate)."""
 
 import asyncio
+import contextlib
+import re
 import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import func, select
 
+from hotline.auth.services import create_user
 from hotline.config import load_settings
 from hotline.db.engine import create_engine, session_maker
-from hotline.db.models import Ticket, TicketEvent
+from hotline.db.models import Role, Ticket, TicketEvent
 from hotline.testing.simulate import Simulation
 
 from harness import (
@@ -27,6 +31,8 @@ from harness import (
     wait_until,
 )
 from pg import free_port
+
+PASSWORD = "Correct-Horse-42"
 
 
 async def test_kill_9_in_the_middle_of_calls_then_restart(tmp_path, empty_db_url, monkeypatch):
@@ -73,7 +79,7 @@ async def _file_tickets(db_url, count, *, kill_after=None):
 
 
 async def test_tickets_filed_through_a_kill_9_are_neither_lost_nor_duplicated(db_url):
-    count = scaled(60)
+    count = scaled(30)
     before_kill = await _file_tickets(db_url, count, kill_after=count // 3)
     retried = await _file_tickets(db_url, count)  # the client retries every key it sent
     engine = create_engine(db_url)
@@ -102,3 +108,85 @@ async def test_tickets_filed_through_a_kill_9_are_neither_lost_nor_duplicated(db
     assert not lost and not duplicated
     assert set(keys) == expected and sum(keys.values()) == count
     assert len(events) == count and set(events.values()) == {1}  # one `create` row each
+
+
+async def _api_session(base: str) -> tuple[aiohttp.ClientSession, str]:
+    """Log in as the test's agent like a browser; the session and its CSRF token."""
+    http = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await http.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())[1]
+    response = await http.post("/login", data={"username": "crash-agent", "password": PASSWORD,
+                                               "csrf_token": token}, allow_redirects=False)
+    assert response.status == 303, await response.text()
+    return http, (await (await http.get("/api/me")).json())["csrf_token"]
+
+
+async def _post_ticket(http: aiohttp.ClientSession, token: str, key: str) -> int:
+    response = await http.post("/api/tickets", headers={"X-CSRF-Token": token}, json={
+        "channel": "web", "region_code": "530100", "category": "咨询", "title": f"网上 {key}",
+        "content": "kill -9 测试", "contact_number": "13800138000", "idempotency_key": key})
+    return response.status
+
+
+async def test_tickets_posted_to_the_web_api_through_a_kill_9(tmp_path, db_url):
+    """POST /api/tickets with idempotency keys; the controller is killed with a request in
+    flight, restarted, and the client retries every key it sent: one ticket per key."""
+    engine = create_engine(db_url)
+    async with session_maker(engine)() as db:
+        await create_user(db, username="crash-agent", display_name="坐席", role=Role.AGENT,
+                          password=PASSWORD)
+    await engine.dispose()
+    web_port = free_port()
+    controller = Controller(config_file(tmp_path, db_url, web_port, free_port()))
+    await controller.start(web_port=web_port)
+    base = f"http://127.0.0.1:{web_port}"
+    count = scaled(30)
+    keys = [f"web-crash-{i:04d}" for i in range(count)]
+    acked = []
+    try:
+        http, token = await _api_session(base)
+        try:
+            for key in keys[:count // 3]:
+                assert await _post_ticket(http, token, key) == 201
+                acked.append(key)
+            in_flight = asyncio.create_task(_post_ticket(http, token, keys[count // 3]))
+            await asyncio.sleep(0)  # the request leaves …
+            await controller.kill9()  # … and the controller dies under it
+            with contextlib.suppress(aiohttp.ClientError):  # answered or cut: either way
+                await in_flight
+        finally:
+            await http.close()
+        await controller.start(web_port=web_port)
+        http, token = await _api_session(base)
+        try:
+            statuses = Counter([await _post_ticket(http, token, key) for key in keys])
+        finally:
+            await http.close()
+    finally:
+        await controller.stop()
+    tickets, events = await _tickets_by_key(db_url)
+    lost = set(keys) - set(tickets)
+    duplicated = [k for k, n in tickets.items() if n > 1]
+    print_table(["fault", "keys", "acked before kill", "retries 201/200", "tickets", "lost",
+                 "duplicated", "verdict"],
+                [["kill -9 under POST /api/tickets", count, len(acked),
+                  f"{statuses[201]}/{statuses[200]}", sum(tickets.values()), len(lost),
+                  len(duplicated), "ok" if not (lost or duplicated) else "FAIL"]])
+    assert set(statuses) <= {200, 201} and statuses[200] >= len(acked)
+    assert not lost and not duplicated and sum(tickets.values()) == count
+    assert len(events) == count and set(events.values()) == {1}
+
+
+async def _tickets_by_key(db_url: str) -> tuple[Counter, Counter]:
+    engine = create_engine(db_url)
+    try:
+        async with session_maker(engine)() as db:
+            tickets = Counter(dict((await db.execute(
+                select(Ticket.idempotency_key, func.count()).group_by(Ticket.idempotency_key)
+            )).all()))
+            events = Counter(dict((await db.execute(
+                select(TicketEvent.ticket_id, func.count()).where(TicketEvent.action == "create")
+                .group_by(TicketEvent.ticket_id))).all()))
+    finally:
+        await engine.dispose()
+    return tickets, events

@@ -101,8 +101,7 @@ class AgiChannel:
         self._pending = future
         self._transport.write(payload)
         limit = self.command_timeout if reply_within is None else reply_within
-        self._arm(limit)
-        sent = self._loop.time()
+        sent = self._arm(limit)
         try:
             reply = await future
         except TimeoutError:
@@ -123,17 +122,19 @@ class AgiChannel:
             await self._after_minus_one(verb, reply, on_channel)
         return reply
 
-    def _arm(self, limit: float) -> None:
+    def _arm(self, limit: float) -> float:
         """Every wait for a reply is bounded: the pending command's deadline is `limit` from
         now. One timer per channel serves every command (the mechanism asyncio.timeout uses,
         without a Timeout object, a timer and a task cancellation per command: FastAGI
         sessions are 10-30 quick commands). The timer fires at the earliest deadline it was
         armed for; if the pending command's deadline is later, it re-arms for it."""
-        self._deadline = deadline = self._loop.time() + limit
+        now = self._loop.time()
+        self._deadline = deadline = now + limit
         if self._watchdog is None or self._watchdog.when() > deadline:
             if self._watchdog is not None:
                 self._watchdog.cancel()
             self._watchdog = self._loop.call_at(deadline, self._expire)
+        return now
 
     def _expire(self) -> None:
         fired, self._watchdog = self._watchdog, None

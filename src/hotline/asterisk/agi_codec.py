@@ -249,7 +249,9 @@ class AgiServerCodec:
             reply = parse_reply_line(text)
         except AgiProtocolError as exc:
             return ProtocolError(str(exc))
-        if len(raw) <= _CACHED_LINE and len(_REPLY_CACHE) < _CACHE_SIZE:
+        if len(raw) <= _CACHED_LINE:
+            if len(_REPLY_CACHE) >= _CACHE_SIZE:
+                _REPLY_CACHE.clear()  # crude, but bounded and it keeps the common lines coming
             _REPLY_CACHE[raw] = reply  # frozen, so safe to share between sessions
         return reply
 
@@ -304,10 +306,24 @@ def quote_argument(argument: str) -> str:
 
 
 def encode_command(verb: str, arguments: Iterable[str | int] = ()) -> bytes:
-    """`verb` is the command words (`"GET VARIABLE"`), sent as they are."""
+    """`verb` is the command words (`"GET VARIABLE"`), sent as they are. Flows send the same
+    short commands over and over (prompts, queue variables): those are encoded once."""
+    arguments = tuple(arguments)
+    key = (verb, arguments, tuple(map(type, arguments)))  # Quoted("x") == "x", encoded apart
+    encoded = _ENCODED.get(key)
+    if encoded is not None:
+        return encoded
     if "\n" in verb or "\r" in verb:
         raise ValueError("an AGI command cannot contain a line break")
     parts = [verb]
     for argument in arguments:
         parts.append(quote_argument(argument if isinstance(argument, str) else str(argument)))
-    return (" ".join(parts) + "\n").encode()
+    encoded = (" ".join(parts) + "\n").encode()
+    if len(encoded) <= _CACHED_LINE:
+        if len(_ENCODED) >= _CACHE_SIZE:
+            _ENCODED.clear()
+        _ENCODED[key] = encoded
+    return encoded
+
+
+_ENCODED: dict[tuple[object, ...], bytes] = {}

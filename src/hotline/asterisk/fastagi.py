@@ -76,12 +76,12 @@ class _Session(asyncio.Protocol):
     # events --------------------------------------------------------------------------------
     def _dispatch(self, event: agi_codec.Event) -> None:
         match event:
+            case agi_codec.Reply() if self.channel is not None:  # the common case first
+                if not self.channel._reply(event):
+                    self._give_up("a reply without a command")
             case agi_codec.Environment():
                 self._cancel_timer()
                 self._start_flow(event)
-            case agi_codec.Reply() if self.channel is not None:
-                if not self.channel._reply(event):
-                    self._give_up("a reply without a command")
             case agi_codec.Hangup():
                 if self.channel is not None:
                     self.channel._hangup_seen()

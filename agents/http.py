@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hotline import directory
-from hotline.agents import call_control, filing, profiles, wallboard, websockets
+from hotline.agents import admin, call_control, filing, profiles, wallboard, websockets
 from hotline.agents.ami_events import AgentEventHandler
 from hotline.agents.models import SkillKind
 from hotline.agents.notifier import AGENTS_TOPIC, AgentNotifier, desk_topic
@@ -180,19 +180,9 @@ async def save_profile(request: web.Request) -> web.Response:
         skills = [profiles.Skill(SkillKind(s.kind), s.name, s.level) for s in body.skills]
     except ValueError:
         raise AgentError("用户编号或技能类型无效") from None
-    async with request.app[DB]() as db:
-        user = await db.get(User, user_id)
-        if user is None:
-            raise AgentError("没有这个用户", 404)
-        try:
-            profile = await profiles.save_profile(db, user, extension=body.extension,
-                                                  queues=body.queues, skills=skills,
-                                                  node=body.node)
-        except profiles.ProfileError as exc:
-            raise AgentError(str(exc)) from exc
-        extension = profile.extension
-    await _desk(request).refresh(user_id)
-    return web.json_response({"user_id": user_id, "extension": extension})
+    profile = await admin.save(request.app, user_id, extension=body.extension,
+                               queues=body.queues, skills=skills, node=body.node)
+    return web.json_response({"user_id": user_id, "extension": profile.extension})
 
 
 # wiring --------------------------------------------------------------------------------------
@@ -223,5 +213,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/desk/tickets", file_ticket)
     app.router.add_post("/wallboard/spy", spy)
     app.router.add_put("/admin/agents/{user_id}/profile", save_profile)
+    admin.setup(app)
     app.cleanup_ctx.append(_agents)
 

@@ -90,3 +90,25 @@ async def test_the_agi_round_trip_is_measured_on_variable_commands():
     finally:
         await server.close()
     assert 0 < server.load.round_trip < 0.2 and not server.overloaded
+
+
+async def test_the_app_sends_a_shed_call_straight_to_the_lines_queue(client, db):
+    """The real app's `ivr` route while overloaded: two SET VARIABLE and nothing else (no
+    ANSWER, no prompt), the line's queue, and the call row all the same."""
+    from sqlalchemy import select
+
+    from hotline.db.models import Call
+    from hotline.web.keys import FASTAGI, IVR
+
+    server = client.app[FASTAGI]
+    await server.load.close()  # no probe: the test decides the load
+    server.load.overloaded = True
+    result = await AgiSession(
+        Caller(number="13800138001"), script="ivr?line=12345-5301&region=530100&node=pbx1",
+        uniqueid="1795600000.7", channel="PJSIP/trunk-00000007", port=server.port).run(limit=10)
+    await client.app[IVR].drain()
+    assert result.commands == ["SET VARIABLE HOTLINE_QUEUE hl-12345-5301",
+                               "SET VARIABLE HOTLINE_DEST queue"]
+    async with db() as session:
+        call = await session.scalar(select(Call).where(Call.uniqueid == "1795600000.7"))
+    assert call is not None and call.caller_number == "13800138001"

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hotline.agents import http as agents_http
+from hotline.asterisk.agi_channel import AgiChannel
 from hotline.asterisk.ami import AmiNodes
 from hotline.asterisk.fastagi import FastAgiServer
 from hotline.bus import Bus
@@ -21,6 +22,7 @@ from hotline.db.migrate import require_head
 from hotline.followup import background as followup
 from hotline.ivr import flows
 from hotline.ivr import wiring as ivr_wiring
+from hotline.ivr.context import start_call
 from hotline.ivr.flows import FlowContext
 from hotline.queue import http as queue_http
 from hotline.recordings import background as recordings
@@ -30,6 +32,22 @@ from hotline.web.keys import AMI, BUS, DB, ENGINE, FASTAGI, IVR, SETTINGS
 from hotline.web.middleware import MIDDLEWARES
 
 STATIC = Path(__file__).with_name("static")
+
+
+def _shed_first(ivr: flows.Flow, context: FlowContext) -> flows.Flow:
+    """While FastAGI is overloaded (DESIGN.md §5) a new call takes the shortest path to the
+    line's queue: no prompt, no menu, no speech; its call row is written in the background."""
+
+    async def route(channel: AgiChannel) -> None:
+        if not channel.shedding:
+            return await ivr(channel)
+        context.spawn(start_call(channel, context))
+        queue = await context.queue_of(channel.query.get("line", ""))
+        if queue:
+            await channel.set_variable(flows.QUEUE, queue)
+        await channel.set_variable(flows.DEST, "queue")
+
+    return route
 
 
 def create_app(settings: Settings, *, check_schema: bool = True) -> web.Application:
@@ -54,7 +72,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> web.Applicat
         context = FlowContext.from_settings(app[DB], settings, bus=app[BUS],
                                             recognizer=flows.recognizer_for(settings))
         app[IVR] = context
-        server = FastAgiServer(settings.fastagi.bind, flows.routes(context),
+        routes = flows.routes(context)
+        routes["ivr"] = _shed_first(routes["ivr"], context)
+        server = FastAgiServer(settings.fastagi.bind, routes,
                                max_sessions=settings.fastagi.max_sessions,
                                shed_loop_lag=settings.fastagi.shed_loop_lag_ms / 1000,
                                shed_round_trip=settings.fastagi.shed_round_trip_ms / 1000)

@@ -24,6 +24,7 @@ failure), and the flows send anything but `ok` to an agent. Every non-ok outcome
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import re
@@ -172,6 +173,17 @@ def load_model(path: str | Path) -> Any:
             raise
         _models[key] = model
         return model
+
+
+@atexit.register
+def unload_models() -> None:
+    """Free the loaded models. Run at exit, before the interpreter tears its modules down:
+    a Model freed later finds vosk's C library gone (`Model.__del__` then prints "Exception
+    ignored ... 'NoneType' object has no attribute 'vosk_model_free'"). atexit runs after the
+    worker threads of the pools were joined, so no recognition is using a model then."""
+    with _models_lock:
+        _models.clear()
+        _failures.clear()
 
 
 def _load(path: str) -> Any:

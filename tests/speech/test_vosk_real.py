@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,29 @@ def test_speech_check_prints_what_the_model_hears(
     assert cli.main(["speech", "check", str(audio["fire"])]) == 1
     captured = capsys.readouterr()
     assert "status: unavailable" in captured.out and "no model configured" in captured.err
+
+
+EXIT_SCRIPT = """
+import atexit, sys
+freed = []
+# Registered first, so it runs last: after hotline's own exit handlers, before the teardown
+# of the modules (where a Model still alive finds vosk's C library gone).
+atexit.register(lambda: print("freed" if freed else "still loaded"))
+import vosk
+free = vosk.Model.__del__
+def counted(self):
+    freed.append(self)
+    free(self)
+vosk.Model.__del__ = counted
+from hotline.ivr.speech import load_model
+load_model(sys.argv[1])
+"""
+
+
+def test_the_model_is_freed_before_the_interpreter_shuts_down() -> None:
+    """Otherwise vosk's Model.__del__ runs during the teardown of the modules and prints
+    "Exception ignored ... 'NoneType' object has no attribute 'vosk_model_free'"."""
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(MODEL)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "freed", done.stdout
+    assert "Exception ignored" not in done.stderr

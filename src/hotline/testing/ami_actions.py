@@ -277,6 +277,11 @@ def originate_action(server: AmiStandin, session: _Session, action: AmiMessage) 
     if nth == ORIGINATE_ANSWERED and application is None and context == server.ivr_context:
         capture = call_enters().ids  # its queue is named after its line: hotline-12345
         queue = capture.queue.replace(capture.line, exten)
+        # Our dialplan's hotline-queue joins HOTLINE_QUEUE when the Originate set it (a
+        # callback into hotline-callback, dialplans/hotline.conf; assumed, not captured).
+        variables = dict(v.split("=", 1) for v in action.getall("Variable") if "=" in v)
+        asked = variables.get("HOTLINE_QUEUE", "")
+        queue = asked if asked in server.state.queues else queue
         server.queued_call(caller_num=num, caller_name=name, line=exten or None,
                            queue=queue if queue in server.state.queues else None,
                            originate_action=action)

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
-from tickets_support import KUNMING, seed
+from tickets_support import KUNMING, new_ticket, seed
 
 from hotline.db.models import Ticket
 from hotline.web.keys import BUS, DB
@@ -211,3 +211,25 @@ async def test_overdue_list_openapi_and_dispatch_rules(client):
     rules = await expect(await client.get("/api/dispatch-rules"), 200)
     assert {(r["topic"], r["department_id"]) for r in rules if r["region_code"] == KUNMING} == {
         ("供水", s.water.id), ("", s.housing.id), ("物业", s.housing.id)}
+
+
+async def test_an_id_out_of_the_databases_range_is_a_400_not_a_500(client):
+    """A department id no INTEGER column holds: refused with the field named, on the JSON API
+    and on the page's form (the database's overflow error used to answer 500)."""
+    await seed(client.app[DB])
+    async with client.app[DB]() as db:
+        ticket = await db.get(Ticket, await new_ticket(client.app[DB]))
+        number = ticket.number
+    token = await logged_in(client, "agent1", "agent")
+    await expect(await post(client, f"/api/tickets/{number}/actions", {"action": "accept"},
+                            token), 200)
+    for huge in (2**31, 2**70):
+        body = {"action": "dispatch", "department_id": huge}
+        error = await expect(await post(client, f"/api/tickets/{number}/actions", body, token),
+                             400)
+        assert error["field"] == "department_id"
+        page = await client.post(f"/tickets/{number}/actions", data={
+            "csrf_token": token, "action": "dispatch", "department_id": str(huge)})
+        assert page.status == 400 and "department_id" in await page.text()
+    async with client.app[DB]() as db:
+        assert (await db.get(Ticket, ticket.id)).status.value == "accepted"

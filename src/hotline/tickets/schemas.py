@@ -44,7 +44,8 @@ class ActionIn(_In):
     version: int | None = Field(default=None, ge=1,
                                 description="the version you saw: a changed ticket answers 409")
     reason: str | None = Field(default=None, max_length=32, description="reject: policy reason")
-    department_id: int | None = Field(default=None, description="dispatch / redispatch")
+    department_id: int | None = Field(default=None, ge=1, le=2**31 - 1,  # an INTEGER id
+                                      description="dispatch / redispatch")
     target: str | None = Field(default=None, max_length=16,
                                description="transfer: 96128, 12315, 12331 or 12345-53xx")
     days: int | None = Field(default=None, description="request_extension: working days")

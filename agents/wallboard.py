@@ -1,8 +1,8 @@
 """What the wallboard shows first, before the live events: the queues as hotline.queue sees
-them (waiting callers and their waits, members), today's counters per queue against the
-GB/T 33358 targets, and every agent's state with its duration. Afterwards the page follows the
-bus: "agents" (ours), "queues" and "alerts" (hotline.queue's events, the IVR's emergency
-transfers, the tickets' deadlines)."""
+them (waiting callers and their waits, members, the estimated wait of a new caller —
+hotline.queue.estimate), today's counters per queue against the GB/T 33358 targets, and every
+agent's state with its duration. Afterwards the page follows the bus: "agents" (ours), "queues"
+and "alerts" (hotline.queue's events, the IVR's emergency transfers, the tickets' deadlines)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ async def snapshot(app: web.Application, scope: str | None = None) -> dict[str, 
     and alerts are the whole hotline's)."""
     config = app[keys.SETTINGS].queue
     monitor = app[keys.QUEUES]
+    today = await monitor.today()  # first: the estimated waits use today's handling times
     queues = [{**queue, "node": node["node"]}
-              for node in monitor.state.snapshot(utcnow()) for queue in node["queues"]]
-    today = await monitor.today()
+              for node in monitor.snapshot(utcnow()) for queue in node["queues"]]
     async with app[keys.DB]() as db:
         lines = await directory.list_lines(db)
     return {

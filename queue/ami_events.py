@@ -5,7 +5,9 @@ Subscribed to `AmiNodes` (one instance for every node). The AMI reader never wai
 database: writes run as tasks, those of one call in event order. Bus topics:
 - "queues": {"type": "queue.changed", node, queue: <LiveQueue.snapshot>, change: {kind,
   uniqueid, fields}} after every change; {"type": "queues.resynced", node, queues: [...]} after
-  a resync; {"type": "queue.stats", queue, stats: <DayStats.as_dict>} after a counter changed;
+  a resync; {"type": "queue.stats", queue, stats: <DayStats.as_dict>, estimated_wait: {node:
+  seconds}} after a counter changed (the average handling time moves the estimate). Every queue
+  snapshot published carries `estimated_wait` (hotline.queue.estimate) for a new caller;
 - "alerts": {"type": "alert.long_wait", …} once per caller waiting `long_wait_alert_seconds`;
   {"type": "alert.service_level", …} when a queue's 15-s answer rate falls under the target.
 """
@@ -27,8 +29,9 @@ from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
 from hotline.queue import stats
 from hotline.queue.callbacks import Abandon, record_abandoned_callback
+from hotline.queue.estimate import HandlingTimes
 from hotline.queue.settings import QueueConfig
-from hotline.queue.state import Change, QueueState, as_int
+from hotline.queue.state import Change, LiveQueue, QueueState, as_int
 from hotline.queue.writes import OrderedWrites
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class QueueMonitor:
                  *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.bus, self.config, self.zone, self.clock = db, bus, config, zone, clock
         self.state = QueueState()
+        self.handling = HandlingTimes(config.default_handling_seconds)  # AHT per queue
         self.listeners: list[Listener] = []  # e.g. the virtual-hold dialer, woken on changes
         self.writes = OrderedWrites(db)
         self._alerted_waits: set[tuple[str, str]] = set()
@@ -64,12 +68,12 @@ class QueueMonitor:
             self.bus.publish("queues", {
                 "type": "queues.resynced" if change.kind == "resynced" else "queues.node",
                 "node": change.node, "connected": node.connected,
-                "queues": [q.snapshot(now) for _, q in sorted(node.queues.items())]})
+                "queues": [self.queue_view(q, now) for _, q in sorted(node.queues.items())]})
             return
         queue = self.state.queue(change.node, change.queue)
         self.bus.publish("queues", {
             "type": "queue.changed", "node": change.node,
-            "queue": queue.snapshot(now) if queue else {"name": change.queue},
+            "queue": self.queue_view(queue, now) if queue else {"name": change.queue},
             "change": {"kind": change.kind, "uniqueid": change.uniqueid,
                        "fields": dict(change.fields)}})
 
@@ -127,21 +131,49 @@ class QueueMonitor:
         """Wait for the writes in flight (shutdown, tests)."""
         await self.writes.drain()
 
+    # -- views -------------------------------------------------------------------------------
+
+    def queue_view(self, queue: LiveQueue, now: datetime) -> dict[str, Any]:
+        """A queue's snapshot with the estimated wait of a new caller."""
+        return {**queue.snapshot(now), "estimated_wait": self.handling.estimate(queue)}
+
+    def snapshot(self, now: datetime) -> list[dict[str, Any]]:
+        """`QueueState.snapshot`, each queue with its `estimated_wait`. Read `today()` first
+        for estimates from the current average handling times."""
+        nodes = self.state.snapshot(now)
+        for node in nodes:
+            for view in node["queues"]:
+                live = self.state.queue(node["node"], view["name"])
+                view["estimated_wait"] = self.handling.estimate(live) if live else None
+        return nodes
+
+    def estimated_waits(self, queue: str) -> dict[str, int]:
+        """node → estimated wait, for every node that has `queue`."""
+        return {name: self.handling.estimate(node.queues[queue])
+                for name, node in sorted(self.state.nodes.items()) if queue in node.queues}
+
     # -- stats and alerts --------------------------------------------------------------------
 
     async def today(self, queue: str | None = None) -> dict[str, stats.DayStats]:
+        """Today's counters (all queues, or one); also refreshes the handling times."""
         async with self.db() as db:
-            return await stats.day_stats(
+            days = await stats.day_stats(
                 db, stats.local_day(self.clock(), self.zone), queue=queue,
                 service_level_seconds=self.config.service_level_seconds,
                 short_abandon_seconds=self.config.short_abandon_seconds)
+        averages = {name: day.average_handling for name, day in days.items()}
+        if queue is not None:
+            averages.setdefault(queue, None)
+        self.handling.update(averages, every_queue=queue is None)
+        return days
 
     async def publish_stats(self, queue: str) -> None:
         day = (await self.today(queue)).get(queue)
         if day is None:
             return
         self.bus.publish("queues", {"type": "queue.stats", "queue": queue,
-                                    "stats": day.as_dict()})
+                                    "stats": day.as_dict(),
+                                    "estimated_wait": self.estimated_waits(queue)})
         level, target = day.service_level, self.config.service_level_target
         under = (level is not None and level < target
                  and day.offered >= self.config.service_level_min_offered)

@@ -2,7 +2,7 @@
 
 - GET /api/queues (admin, supervisor, agent): every node's live queues (`QueueState.snapshot`),
   today's counters per queue with the rates (`DayStats.as_dict`), the targets, and the
-  estimated wait of a new caller per queue.
+  estimated wait of a new caller per queue (`hotline.queue.estimate`; also on each queue).
 - GET /api/callbacks (admin, supervisor, agent): open callback tasks (abandoned calls, virtual
   hold, messages), oldest due first; a user with a region sees those of the lines in it.
 
@@ -23,7 +23,7 @@ from hotline.auth.policy import STAFF, allow
 from hotline.db.base import utcnow
 from hotline.queue.ami_events import QueueMonitor
 from hotline.queue.callbacks import open_callbacks
-from hotline.queue.virtual_hold import VirtualHoldDialer, VirtualHoldService, estimated_wait
+from hotline.queue.virtual_hold import VirtualHoldDialer, VirtualHoldService
 from hotline.web.keys import AMI, BUS, DB, QUEUES, SETTINGS, VIRTUAL_HOLD
 from hotline.web.middleware import current_user
 from hotline.web.openapi import operation
@@ -36,15 +36,9 @@ SHUTDOWN_SECONDS = 5.0
 async def queues(request: web.Request) -> web.Response:
     monitor, config = request.app[QUEUES], request.app[SETTINGS].queue
     now = utcnow()
-    today = await monitor.today()
-    nodes = monitor.state.snapshot(now)
-    waits = {}
-    for node in monitor.state.nodes.values():
-        for name, live in node.queues.items():
-            stats = today.get(name)
-            handling = (stats.average_handling if stats else None) or \
-                config.default_handling_seconds
-            waits[name] = estimated_wait(live, handling)
+    today = await monitor.today()  # first: the estimates use today's handling times
+    nodes = monitor.snapshot(now)
+    waits = {q["name"]: q["estimated_wait"] for node in nodes for q in node["queues"]}
     return web.json_response({
         "at": now.isoformat(), "nodes": nodes,
         "today": {name: stats.as_dict() for name, stats in sorted(today.items())},

@@ -1,12 +1,8 @@
 """Virtual hold (按1保留排队位置，稍后回拨): the caller keeps their place without holding the line.
 
-Estimated wait for a new caller in a queue (`estimated_wait`):
-    position = callers waiting + 1
-    staffed  = members logged in and not paused (busy ones count: they will free up)
-    EWT      = 0 when a member is free and nobody waits, else
-               ceil(AHT × position / max(staffed, 1))
-with AHT today's average handling time of that queue (`hotline.queue.stats`), or
-`default_handling_seconds` before today has an answered call.
+Estimated wait for a new caller in a queue (EWT): `hotline.queue.estimate.estimated_wait`
+(ceil(AHT × (callers waiting + 1) / members staffed), 0 when a member is free and nobody
+waits), the same figure GET /api/queues and the wallboard show.
 
 The IVR offers virtual hold when EWT ≥ `virtual_hold_offer_seconds` (`offer`); if the caller
 presses 1 it calls `accept`, which persists a CallbackTask(kind=virtual_hold) and the place:
@@ -30,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,23 +50,14 @@ from hotline.db.engine import SessionMaker
 from hotline.db.models import CallbackKind, CallbackStatus, CallbackTask, HotlineLine
 from hotline.queue.ami_events import QueueMonitor
 from hotline.queue.callbacks import line_of_queue
+from hotline.queue.estimate import estimated_wait
 from hotline.queue.models import AttemptOutcome, CallbackAttempt, QueueCall, VirtualHold
 from hotline.queue.routing import Route
 from hotline.queue.settings import QueueConfig
-from hotline.queue.state import LiveQueue, QueueState
+from hotline.queue.state import QueueState
 
 log = logging.getLogger(__name__)
 TRACE_MARGIN = 15.0  # seconds after the ring time before an untraced attempt counts as unknown
-
-
-def estimated_wait(queue: LiveQueue | None, handling_seconds: float) -> int:
-    """Seconds a caller joining `queue` now would wait (formula in the module docstring)."""
-    if queue is None:
-        return math.ceil(handling_seconds)
-    if queue.available and not queue.callers:
-        return 0
-    position = len(queue.callers) + 1
-    return math.ceil(handling_seconds * position / max(queue.staffed, 1))
 
 
 def channel_id(task_id: int, attempt: int) -> str:

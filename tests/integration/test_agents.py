@@ -30,8 +30,9 @@ from hotline.db.models import (
     TicketStatus,
     User,
 )
+from hotline.queue import stats
 from hotline.web.app import create_app
-from hotline.web.keys import AGENT_DESK, AMI, BUS, DB
+from hotline.web.keys import AGENT_DESK, AMI, BUS, DB, QUEUES
 
 from conftest import PASSWORD, hotline_standin, login, standin_settings
 
@@ -333,6 +334,45 @@ async def test_transfers_send_the_dialplans_actions(app_client, standin):
         response = await post(app_client, "/desk/transfer", token, {"target": target})
         assert response.status == status, target
     assert len(standin.actions_named("Redirect")) == 1
+
+
+async def wallboard_event(ws: Any, wanted: Any) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while not wanted(event := await ws.receive_json()):
+            pass
+    return event
+
+
+async def test_the_wallboard_shows_each_queues_estimated_wait_for_a_new_caller(app_client,
+                                                                               standin):
+    """EWT = ceil(AHT × (waiting + 1) / staffed) (hotline.queue.estimate), with AHT today's
+    average talk time of the queue, else `default_handling_seconds` (180)."""
+    await on_a_call(app_client, standin, "wu", "8107")  # staffed 1, busy: nobody free
+    monitor = app_client.app[QUEUES]
+    async with app_client.app[DB]() as db:  # two calls handled today: 250 s and 150 s
+        for uniqueid, talk in (("1700000100.1", 250), ("1700000100.2", 150)):
+            # ended in the future: joined now, so today even just after midnight
+            await stats.record_completed(
+                db, stats.CallKey("pbx1", uniqueid, "hl-12345-5301"), 10, talk,
+                "PJSIP/agent8107", utcnow() + timedelta(seconds=talk + 10), monitor.zone)
+    kunming = monitor.state.queue("pbx1", "hl-12345-5301")
+    standin.queued_call(caller_num="13900000001", queue="hl-12345-5301")
+    await until(lambda: len(kunming.callers) == 1)
+    await make_agent(app_client, "boss", role="supervisor", extension="8900")
+    await as_user(app_client, "boss")
+    origin = f"http://{app_client.server.host}:{app_client.server.port}"
+    ws = await app_client.ws_connect("/ws/wallboard", headers={"Origin": origin})
+    snapshot = await wallboard_event(ws, lambda e: e["type"] == "snapshot")
+    waits = {q["name"]: q["estimated_wait"] for q in snapshot["queues"]}
+    # hl-12345-5301: AHT (250 + 150) / 2 = 200, 1 waiting, 1 staffed: 200 × 2 / 1.
+    # hl-96128: nothing handled today (180), nobody waiting, nobody staffed: 180 × 1 / 1.
+    assert waits == {"hl-12345-5301": 400, "hl-96128": 180}
+    # A second caller waits: the wallboard's live event carries the new estimate, 200 × 3 / 1.
+    third = standin.queued_call(caller_num="13900000002", queue="hl-12345-5301")
+    changed = await wallboard_event(ws, lambda e: e["type"] == "queue.changed"
+                                    and e["change"]["uniqueid"] == third.uniqueid)
+    assert (changed["queue"]["waiting"], changed["queue"]["estimated_wait"]) == (2, 600)
+    await ws.close()
 
 
 async def test_listen_whisper_barge_originate_chanspy_for_supervisors_only(app_client, standin):

@@ -50,6 +50,8 @@
       var longest = q ? q.longest_wait + (q.waiting ? elapsed() : 0) : 0;
       cell(tr, q && q.waiting ? duration(longest) : "—",
            longest >= (targets.long_wait_seconds || 60) ? "bad" : "");
+      // The estimated wait of a new caller (hotline.queue.estimate), as of the last figures.
+      cell(tr, q && q.estimated_wait != null ? duration(q.estimated_wait) : "—", "estimated-wait");
       cell(tr, q ? q.logged_in + " / " + q.available : "—");
       cell(tr, st.offered == null ? 0 : st.offered, "offered");
       cell(tr, percent(st.connect_rate), grade(st.connect_rate, targets.connect_rate));
@@ -186,7 +188,13 @@
         if (e.change && e.change.kind === "abandoned") { setTimeout(reloadCallbacks, 1000); }
         break;
       case "queues.resynced": case "queues.node": rebase(); setNodeQueues(e.node, e.queues || []); break;
-      case "queue.stats": stats[e.queue] = e.stats; break;
+      case "queue.stats":
+        stats[e.queue] = e.stats;
+        Object.keys(e.estimated_wait || {}).forEach(function (node) {
+          var q = queues[node + "/" + e.queue];
+          if (q) { q.estimated_wait = e.estimated_wait[node]; }
+        });
+        break;
       default:
         if (e.topic === "alerts") { addAlert(e); }
         return;

@@ -69,7 +69,7 @@ async def test_every_action_ends_and_no_originate_is_sent_twice():
         try:
             await wait_until(lambda: node.state == NodeState.CONNECTED, within=10)
             chaos = asyncio.create_task(faults())
-            total = scaled(300)
+            total = scaled(200)
             limit = asyncio.Semaphore(10)
 
             async def paced(i: int) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.agents.models import AgentStateChange
 from hotline.agents.services import AgentError
-from hotline.db.models import Call, Region, Ticket, TicketChannel, TicketStatus, User
+from hotline.db.models import Call, Region, Role, Ticket, TicketChannel, TicketStatus, User
+from hotline.regions import within
 from hotline.tickets import services as tickets
 from hotline.tickets.workflow import Action, WorkflowError
 
@@ -45,13 +48,27 @@ class TicketForm:
             raise AgentError("提交标识无效，请刷新页面后重试")
 
 
+async def _may_link(db: AsyncSession, user: User, call_id: int) -> bool:
+    """A ticket's calls open their recordings to its creator (hotline.recordings.services), so
+    an agent links only a call they were rung for or talked on (their stored state changes
+    name it); a supervisor, a call of their region scope."""
+    call = await db.get(Call, call_id)
+    if call is None:
+        return False
+    if user.role is not Role.AGENT:
+        return call.region_code is None or within(call.region_code, user.region_code)
+    return await db.scalar(select(exists().where(
+        AgentStateChange.user_id == user.id,
+        AgentStateChange.call_uniqueid.in_({call.uniqueid, call.linkedid})))) is True
+
+
 async def file_ticket(db: AsyncSession, user: User, form: TicketForm,
                       options: tickets.Options) -> Ticket:
     form.check()
     if await db.get(Region, form.region_code) is None:
         raise AgentError("请选择所属地区")
-    if form.call_id is not None and await db.get(Call, form.call_id) is None:
-        raise AgentError("关联的来电不存在", 404)
+    if form.call_id is not None and not await _may_link(db, user, form.call_id):
+        raise AgentError("关联的来电不存在", 404)  # the same answer: no probing of call ids
     new = tickets.NewTicket(
         channel=TicketChannel.PHONE, region_code=form.region_code, category=form.category,
         title=form.title.strip(), content=form.content.strip(), citizen_name=form.citizen_name,

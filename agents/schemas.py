@@ -28,7 +28,7 @@ class TicketIn(_Body):
     category: str = Field(default="", max_length=64)
     citizen_name: str = Field(default="", max_length=64)
     line_code: str = Field(default="", max_length=16)
-    call_id: int | None = None
+    call_id: int | None = Field(default=None, le=2**63 - 1)  # a BIGINT id
     accept: bool = True
     idempotency_key: str | None = Field(default=None, max_length=64)
 

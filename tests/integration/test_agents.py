@@ -278,9 +278,8 @@ async def test_the_agent_ends_wrap_up_early(app_client, standin):
 
 
 async def test_a_ticket_filed_from_the_pop_is_linked_to_the_call_once(app_client, standin):
-    await make_agent(app_client, "sun", extension="8105", queues={"hl-12345-5301": 0})
     call_id, _ = await seed_history(app_client, "1800000002.9")
-    token = await as_user(app_client, "sun")
+    _, token, _ = await on_a_call(app_client, standin, "sun", "8105", uniqueid="1800000002.9")
     form = {"title": "停水求助", "content": "我家又停水了", "contact_number": CALLER,
             "region_code": "530100", "category": "求助", "line_code": "12345-5301",
             "call_id": call_id, "accept": True, "idempotency_key": "desk-test-key-0001"}
@@ -310,6 +309,39 @@ async def test_a_ticket_filed_from_the_pop_is_linked_to_the_call_once(app_client
         response = await post(app_client, "/desk/tickets", token, bad)
         assert response.status in (400, 404), bad
         assert words in (await response.json())["error"]
+
+
+async def test_a_desk_ticket_links_only_a_call_its_author_may_see(app_client, standin):
+    """A ticket's calls open their recordings to its creator (hotline.recordings.services): an
+    agent linking a call they never took, or a supervisor one of another region, would then
+    play it. Refused like an unknown call; an id no BIGINT holds is a 400, not a 500."""
+    taken_id, _ = await seed_history(app_client, "1800000003.1")  # 昆明 (530100)
+    _, token, _ = await on_a_call(app_client, standin, "wu", "8107", uniqueid="1800000003.1")
+    async with app_client.app[DB]() as db:
+        other_id = await record_call_start(db, CallStart(
+            "pbx1", "1800000003.2", "1800000003.2", "13900000000", line_code="96128",
+            region_code="532900"))  # 大理, taken by nobody here
+    form = {"title": "停水求助", "content": "我家又停水了", "contact_number": CALLER,
+            "region_code": "530100", "accept": False}
+
+    async def file(call_id: int) -> tuple[int, dict[str, Any]]:
+        response = await post(app_client, "/desk/tickets", token, {**form, "call_id": call_id})
+        return response.status, await response.json()
+
+    status, body = await file(other_id)
+    assert status == 404 and "来电" in body["error"]
+    status, body = await file(2**63)
+    assert status == 400 and "call_id" in body["error"]
+    assert (await file(taken_id))[0] == 201
+
+    await make_agent(app_client, "lead", role="supervisor", region_code="530100",
+                     extension="8108")
+    token = await as_user(app_client, "lead")
+    assert (await file(other_id))[0] == 404
+    assert (await file(taken_id))[0] == 201
+    async with app_client.app[DB]() as db:
+        linked = (await db.scalars(select(TicketCall.call_id))).all()
+    assert sorted(linked) == [taken_id, taken_id]
 
 
 async def test_transfers_send_the_dialplans_actions(app_client, standin):

@@ -146,6 +146,9 @@ async def test_a_call_from_queue_to_ticket_on_the_desk_and_the_wallboard(
                                                               "PJSIP/agent8201")]
     agent_row = board.locator("#agents tr", has_text="王芳")
     await expect(agent_row.locator(".state")).to_have_text("空闲", timeout=WAIT)
+    # A new caller's estimated wait (hotline.queue.estimate): a member free, nobody waiting.
+    estimate = board.locator("#queues tr[data-queue='hl-12345-5301'] .estimated-wait")
+    await expect(estimate).to_have_text("0:00", timeout=WAIT)
 
     # An emergency transfer by the IVR (its "alerts" event) reaches the supervisor at once.
     app[BUS].publish("alerts", {"type": "emergency", "service": "119", "caller": "13700001111",
@@ -158,6 +161,8 @@ async def test_a_call_from_queue_to_ticket_on_the_desk_and_the_wallboard(
     await expect(board.locator("#callers")).to_contain_text(CALLER, timeout=WAIT)
     await expect(board.locator("#queues tr[data-queue='hl-12345-5301'] .waiting")).to_have_text(
         "1", timeout=WAIT)
+    # One waiting, one staffed, no call handled yet today (default 180 s): 180 × 2 / 1 = 6:00.
+    await expect(estimate).to_have_text("6:00", timeout=WAIT)
 
     # The agent answers: the desk pops the caller's history, the wallboard follows.
     standin.agent_connect(call, interface="PJSIP/agent8201")

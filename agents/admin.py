@@ -47,7 +47,9 @@ async def save(app: web.Application, user_id: int, *, extension: str | None,
             raise AgentError(str(exc)) from exc
         except IntegrityError:  # another save took the extension between check and commit
             raise AgentError(f"分机号 {extension} 已被使用") from None
-    await app[AGENT_DESK].refresh(user_id)
+        active = user.active
+    if active:  # a disabled account has no desk to refresh (it is set up for when it returns)
+        await app[AGENT_DESK].refresh(user_id)
     return profile
 
 

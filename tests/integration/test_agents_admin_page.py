@@ -12,6 +12,7 @@ from typing import Any
 
 from hotline.agents import profiles
 from hotline.agents.models import SkillKind
+from hotline.db.models import User
 from hotline.web.keys import AGENT_DESK, DB
 
 from conftest import add_user, logged_in
@@ -102,6 +103,16 @@ async def test_the_admin_sees_the_agents_and_saves_a_form(client):
                                  data=form(token, queues={"hl-96128": 0}))
     assert response.status == 303, await response.text()
     assert await stored(client, boss) == (str(8000 + boss), [("hl-96128", 0)], [])
+
+    # A disabled account is listed as such and can still be set up.
+    async with client.app[DB]() as db:
+        (await db.get(User, li)).active = False
+        await db.commit()
+    assert "（停用）" in row(await (await client.get(PAGE)).text(), li)
+    response = await client.post(f"{PAGE}/{li}", allow_redirects=False,
+                                 data=form(token, extension="8303"))
+    assert response.status == 303, await response.text()
+    assert (await stored(client, li))[0] == "8303"
 
 
 async def test_a_taken_extension_or_a_bad_field_is_shown_in_chinese_and_changes_nothing(client):

@@ -527,6 +527,42 @@ async def test_public_routes_answer_without_a_session(client):
     assert (await client.get("/static/app.css")).status == 200
 
 
+WEBSOCKET_HANDSHAKE = {"Upgrade": "websocket", "Connection": "Upgrade",
+                       "Sec-WebSocket-Version": "13",
+                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+async def test_every_route_refuses_a_websocket_handshake_from_another_site(client):
+    """Cross-site websocket hijacking: a handshake is a GET the browser sends with the session
+    cookie from any site. The middleware refuses it on every route (the websocket handlers'
+    own check aside), for a logged-in admin too, without an Origin or with a foreign one."""
+    await logged_in(client, "root", "admin")
+    own = f"http://{client.server.host}:{client.server.port}"
+    urls = [url for method, url, _ in app_routes(client) if method == "GET"]
+    assert {"/ws/desk", "/ws/wallboard", "/"} <= set(urls)
+    for url in [*urls, "/static/app.css"]:
+        for origin in ({"Origin": "https://evil.example"}, {}):
+            response = await client.get(url, headers={**WEBSOCKET_HANDSHAKE, **origin},
+                                        allow_redirects=False)
+            assert response.status == 403, (url, origin, response.status)
+    response = await client.get("/", headers={**WEBSOCKET_HANDSHAKE, "Origin": own})
+    assert response.status == 200  # not a websocket route: the page, from our own origin
+
+
+async def test_static_files_are_plain_files_only(client):
+    """The one public folder lists nothing, follows no symlink, and is not a way out."""
+    client.session.cookie_jar.clear()
+    statics = [r.resource for r in client.app.router.routes()
+               if isinstance(r.resource, StaticResource)]
+    assert statics
+    for resource in statics:
+        assert not resource._show_index and not resource._follow_symlinks
+    for url in ("/static/", "/static/../app.py", "/static/%2e%2e/app.py",
+                "/static/..%2fapp.py", "/static/%2e%2e%2ftemplates/base.html"):
+        response = await client.get(url, allow_redirects=False)
+        assert response.status in (403, 404), (url, response.status)
+
+
 async def test_a_route_without_a_policy_is_refused(aiohttp_client, settings):
     """The guard behind the route test above: a handler that declares nothing is closed."""
     from aiohttp import web

@@ -109,6 +109,11 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     cross_origin = origin is not None and not _same_origin(request, origin)
     if request.method in UNSAFE_METHODS and cross_origin:
         raise web.HTTPForbidden(reason="cross-origin request refused")
+    # A websocket handshake is a GET that the browser sends with the session cookie from any
+    # site: every one needs our Origin, whichever handler answers it (fail closed).
+    if request.headers.get("Upgrade", "").lower() == "websocket" and (
+            origin is None or cross_origin):
+        raise web.HTTPForbidden(reason="cross-origin websocket refused")
 
     if access == PUBLIC:
         return await handler(request)

@@ -81,9 +81,9 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "",
     agents = []
     for user in users:
         view = _view(user, stored.get(user.id))
-        if user.id == error_user and submitted is not None:
-            view = {**view, **submitted}  # the administrator's input, to correct it
-        agents.append({"user": user, **view})
+        # The form shows the stored values, or what the administrator typed, to correct it.
+        typed = submitted if user.id == error_user and submitted is not None else {}
+        agents.append({"user": user, **view, "form": {**view, **typed}})
     queue_names = {line.queue: line.name for line in lines}
     extra = sorted({q for a in agents for q in a["queues"]} - set(queue_names))
     nodes = [n.name for n in request.app[SETTINGS].asterisk]
@@ -107,49 +107,61 @@ def _int(value: str, message: str, low: int, high: int) -> int:
     return int(value)
 
 
-def _parse(form: MultiDictProxy[Any], kept: Iterable[profiles.Skill]
-           ) -> tuple[dict[str, Any], dict[str, int], list[profiles.Skill]]:
-    """The form → (what to show back, queues, skills). AgentError on a bad field."""
-    languages: dict[str, int] = {}
-    for i, name in enumerate(profiles.LANGUAGES):
-        level = str(form.get(f"language_{i}", "")).strip()
-        if level:
-            languages[name] = _int(level, f"“{name}”的等级须为1、2或3", 1, 3)
-    queues: dict[str, int] = {}
-    for name in (str(q) for q in form.getall("queue", [])):
-        penalty = str(form.get(f"penalty:{name}", "0")).strip() or "0"
-        queues[name] = _int(penalty, f"队列 {name} 的优先级惩罚值须为0到{MAX_PENALTY}的整数",
-                            0, MAX_PENALTY)
-    skills = [profiles.Skill(SkillKind.LANGUAGE, n, lv) for n, lv in languages.items()]
+def _submitted(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form as typed (shown back with an error, to be corrected)."""
+    levels = {name: str(form.get(f"language_{i}", "")).strip()
+              for i, name in enumerate(profiles.LANGUAGES)}
+    return {
+        "extension": str(form.get("extension", "")).strip(),
+        "node": str(form.get("node", "")).strip(),
+        "languages": {n: int(v) if v.isdigit() else v for n, v in levels.items() if v},
+        "queues": {str(q): str(form.get(f"penalty:{q}", "0")).strip() or "0"
+                   for q in form.getall("queue", [])},
+    }
+
+
+def _parse(typed: dict[str, Any], kept: Iterable[profiles.Skill]
+           ) -> tuple[dict[str, int], list[profiles.Skill]]:
+    """What was typed → (queues, skills). AgentError on a bad field."""
+    queues = {name: _int(penalty, f"队列 {name} 的优先级惩罚值须为0到{MAX_PENALTY}的整数",
+                         0, MAX_PENALTY) for name, penalty in typed["queues"].items()}
+    skills = [profiles.Skill(SkillKind.LANGUAGE, name,
+                             _int(str(level), f"“{name}”的等级须为1、2或3", 1, 3))
+              for name, level in typed["languages"].items()]
     skills += [s for s in kept if s.kind == SkillKind.CATEGORY]
-    return {"languages": languages, "queues": queues}, queues, skills
+    return queues, skills
+
+
+def user_id_of(request: web.Request) -> int:
+    text = request.match_info["user_id"]
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise AgentError("没有这个用户", 404)
+    return int(text)
 
 
 @allow(Role.ADMIN)
 async def agents_submit(request: web.Request) -> web.Response:
+    missing = "没有这个话务员或班长"
     try:
-        user_id = int(request.match_info["user_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    form = await request.post()
-    fields = {k: str(form.get(k, "")).strip() for k in ("extension", "node")}
+        user_id = user_id_of(request)
+    except AgentError:
+        return await _page(request, status=404, error=missing)
+    typed = _submitted(await request.post())
     async with request.app[DB]() as db:
         user = await db.get(User, user_id)
         if user is None or user.role not in profiles.SOFTPHONE_ROLES:
-            return await _page(request, status=404, error="没有这个话务员或班长")
+            return await _page(request, status=404, error=missing)
         old = await profiles.get_profile(db, user_id)
         kept = [profiles.Skill(s.kind, s.name, s.level) for s in (old.skills if old else [])]
-    shown: dict[str, Any] = dict(fields)
     try:
-        parsed, queues, skills = _parse(form, kept)
-        shown.update(parsed)
-        if fields["node"] and fields["node"] not in _known_nodes(request, old):
-            raise AgentError(f"没有名为 {fields['node']} 的 Asterisk 节点")
-        await save(request.app, user_id, extension=fields["extension"] or None, queues=queues,
-                   skills=skills, node=fields["node"])
+        queues, skills = _parse(typed, kept)
+        if typed["node"] and typed["node"] not in _known_nodes(request, old):
+            raise AgentError(f"没有名为 {typed['node']} 的 Asterisk 节点")
+        await save(request.app, user_id, extension=typed["extension"] or None, queues=queues,
+                   skills=skills, node=typed["node"])
     except AgentError as exc:
         return await _page(request, status=exc.status, error=str(exc), error_user=user_id,
-                           submitted=shown)
+                           submitted=typed)
     raise web.HTTPSeeOther(f"/admin/agents?saved={user_id}#agent-{user_id}")
 
 

@@ -175,11 +175,11 @@ async def spy(request: web.Request) -> web.Response:
 @json_route
 async def save_profile(request: web.Request) -> web.Response:
     body = await _body(request, ProfileIn)
+    user_id = admin.user_id_of(request)
     try:
-        user_id = int(request.match_info["user_id"])
         skills = [profiles.Skill(SkillKind(s.kind), s.name, s.level) for s in body.skills]
     except ValueError:
-        raise AgentError("用户编号或技能类型无效") from None
+        raise AgentError("技能类型须为 language 或 category") from None
     profile = await admin.save(request.app, user_id, extension=body.extension,
                                queues=body.queues, skills=skills, node=body.node)
     return web.json_response({"user_id": user_id, "extension": profile.extension})

@@ -127,7 +127,12 @@ async def test_a_taken_extension_or_a_bad_field_is_shown_in_chinese_and_changes_
     assert response.status == 400
     page = await response.text()
     assert alert(page) == "分机号 8401 已被使用"
-    assert 'value="8401"' in page  # the administrator's input is kept to be corrected
+    assert "8402" in row(page, zhang)  # the list shows what is stored
+    # What the administrator typed is shown back in the form, to be corrected.
+    section = page[page.index(f'id="agent-{zhang}"'):]
+    assert 'value="8401"' in section
+    assert re.search(r'name="language_3">.*?<option value="1" selected>', section, re.S)
+    assert re.search(r'value="hl-12345-5301" checked', section)
     assert await stored(client, zhang) == before
     assert (await stored(client, wang))[0] == "8401"
 
@@ -142,8 +147,12 @@ async def test_a_taken_extension_or_a_bad_field_is_shown_in_chinese_and_changes_
         assert words in alert(await response.text()), fields
         assert await stored(client, zhang) == before, fields
 
-    response = await client.post(f"{PAGE}/999999", data=form(token, extension="8499"))
-    assert response.status == 404 and "没有这个话务员或班长" in alert(await response.text())
+    for missing in ("999999", "99999999999999999999999", "１２"):
+        response = await client.post(f"{PAGE}/{missing}", data=form(token, extension="8499"))
+        assert response.status == 404 and "没有这个话务员或班长" in alert(await response.text())
+        response = await client.put(f"/admin/agents/{missing}/profile", json={},
+                                    headers={"X-CSRF-Token": token})
+        assert response.status == 404, missing
 
 
 async def test_only_an_admin_may_see_or_post_and_the_form_needs_the_csrf_token(client):

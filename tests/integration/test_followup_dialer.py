@@ -357,6 +357,29 @@ async def test_recording_a_manual_follow_up(client):
     assert (survey.satisfaction, survey.solved, survey.actor) == ("satisfied", True, "a1")
 
 
+async def test_a_manual_result_for_a_job_outside_ones_region_is_not_found(client):
+    """An agent of 大理 answers for a follow-up of a province ticket they may not see: 404 as
+    for a job that does not exist, whatever that job's state (no "this follow-up is done"),
+    and nothing changes."""
+    from hotline.web.keys import DB
+
+    db = client.app[DB]
+    manual_ticket, manual_job = await follow_up_ticket(db, 1, number="")
+    _, done_job = await follow_up_ticket(db, 2, number="")
+    async with db() as session:
+        (await session.get(FollowUpJob, done_job)).status = JobStatus.DONE
+        await session.commit()
+    token = await logged_in(client, "dali1", "agent", region_code="532900")
+    for job_id in (manual_job, done_job):
+        response = await client.post(f"/api/followups/{job_id}/result", json={"reached": False},
+                                     headers={"X-CSRF-Token": token})
+        assert response.status == 404, await response.text()
+        assert (await response.json())["error"] == "no such follow-up job"
+    async with db() as session:
+        assert (await session.get(FollowUpJob, manual_job)).status == JobStatus.MANUAL
+        assert (await session.get(Ticket, manual_ticket)).status == TicketStatus.FOLLOW_UP
+
+
 async def test_a_late_report_of_an_ended_attempt_does_not_settle_the_next(db):
     """The FastAGI survey and the dialplan's HotlineSurveyResult both report an unfinished
     survey; the second report, for a job no longer dialing, is ignored and must not count as

@@ -287,10 +287,13 @@ async def record_manual_result(db: AsyncSession, job_id: int, actor: Any, *,
     onto the ticket (回访 step), or, not reached either, the ticket is closed without a survey
     (办结, "回访无法接通"). The ticket service's refusals come back as ManualResultError."""
     from hotline.tickets import services as tickets
+    from hotline.tickets.queries import visible
+    from hotline.tickets.steps import as_actor
     from hotline.tickets.workflow import Action, WorkflowError
 
     job = await db.get(FollowUpJob, job_id, populate_existing=True)
-    if job is None:
+    ticket = await db.get(Ticket, job.ticket_id) if job is not None else None
+    if ticket is None or not visible(ticket, as_actor(actor)):  # nothing said of others' jobs
         raise ManualResultError("no such follow-up job", 404)
     if job.status != JobStatus.MANUAL:
         raise ManualResultError(f"this follow-up is {job.status}, not on the manual list", 409)

@@ -13,7 +13,7 @@ from tickets_support import KUNMING, new_ticket, seed
 from hotline.db.models import Ticket
 from hotline.web.keys import BUS, DB
 
-from conftest import logged_in
+from conftest import csrf_token, logged_in, login
 
 WATER_CUT = {"channel": "web", "region_code": KUNMING, "category": "投诉", "topic": "供水",
              "title": "小区停水", "content": "我们小区已经停水三天了，一直没人处理。",
@@ -233,3 +233,24 @@ async def test_an_id_out_of_the_databases_range_is_a_400_not_a_500(client):
         assert page.status == 400 and "department_id" in await page.text()
     async with client.app[DB]() as db:
         assert (await db.get(Ticket, ticket.id)).status.value == "accepted"
+
+
+async def test_an_idempotency_key_does_not_open_another_regions_ticket(client):
+    """The answer to a repeated key is the ticket filed with it, content and phone included;
+    keys can be guessed (the IVR's are `ivr-<kind>:<node>:<uniqueid>`), so a key of a ticket
+    the submitter may not see is refused (409) instead, and files nothing."""
+    key = "ivr-message:pbx1:1700000000.5"
+    token = await logged_in(client, "km1", "agent", region_code=KUNMING)
+    first = await expect(await post(client, "/api/tickets",
+                                    {**WATER_CUT, "idempotency_key": key}, token), 201)
+    token = await logged_in(client, "dl1", "agent", region_code="532900")
+    body = {**WATER_CUT, "region_code": "532900", "title": "路灯", "idempotency_key": key}
+    refused = await expect(await post(client, "/api/tickets", body, token), 409)
+    assert refused["field"] == "idempotency_key"
+    assert first["number"] not in str(refused) and WATER_CUT["content"] not in str(refused)
+    assert await ticket_count(client) == 1
+    client.session.cookie_jar.clear()
+    assert (await login(client, "km1")).status == 303
+    again = await expect(await post(client, "/api/tickets", {**WATER_CUT, "idempotency_key": key},
+                                    await csrf_token(client)), 200)
+    assert (again["number"], again["created"]) == (first["number"], False)

@@ -100,8 +100,19 @@ class Created:
     created: bool  # False: the idempotency key found an existing ticket
 
 
-async def _by_key(db: AsyncSession, key: str) -> Ticket | None:
-    return await db.scalar(select(Ticket).where(Ticket.idempotency_key == key))
+class KeyTaken(WorkflowError):
+    """The idempotency key is a ticket's the submitter may not see (HTTP 409)."""
+
+    status = 409
+
+
+async def _by_key(db: AsyncSession, key: str, who: Actor) -> Ticket | None:
+    """The ticket filed with `key`; refused when `who` may not see it: keys can be guessed
+    (the IVR's are `ivr-<kind>:<node>:<uniqueid>`), and the answer is the whole ticket."""
+    ticket = await db.scalar(select(Ticket).where(Ticket.idempotency_key == key))
+    if ticket is not None and not visible(ticket, who):
+        raise KeyTaken("该提交标识已被使用", field="idempotency_key")
+    return ticket
 
 
 async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "system", *,
@@ -111,7 +122,7 @@ async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "sy
     options = options or Options()
     now = now or utcnow()
     if new.idempotency_key:
-        existing = await _by_key(db, new.idempotency_key)
+        existing = await _by_key(db, new.idempotency_key, who)
         if existing is not None:
             return Created(existing, False)
     if await db.get(Region, new.region_code) is None:
@@ -149,7 +160,7 @@ async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "sy
     except IntegrityError:
         # A concurrent submission with the same key won the race: hand back its ticket.
         await db.rollback()
-        if new.idempotency_key and (existing := await _by_key(db, new.idempotency_key)):
+        if new.idempotency_key and (existing := await _by_key(db, new.idempotency_key, who)):
             return Created(existing, False)
         raise
     return Created(ticket, True)

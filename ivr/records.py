@@ -9,6 +9,7 @@ filing it twice.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from hotline.tickets.numbers import next_ticket_number
 
 PROVINCE = "530000"  # a call with no known region is the province's (96128)
 ACTOR = "ivr"
+KEY_LENGTH = 64  # tickets.idempotency_key
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,20 @@ class DraftTicket:
     emergency_service: str | None = None
 
 
+def draft_key(kind: str, call: CallKey) -> str:
+    """The draft's idempotency key: one per call and kind. A key longer than the column (a
+    long node name, a uniqueid with Asterisk's systemname prefix) is a digest of it: cut, two
+    calls of the same second would share a key, and the second one's ticket would be lost."""
+    key = f"ivr-{kind}:{call.node}:{call.uniqueid}"
+    if len(key) <= KEY_LENGTH:
+        return key
+    return f"ivr-{kind}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
 async def file_draft(db: AsyncSession, call: CallKey, draft: DraftTicket, zone: ZoneInfo,
                      now: datetime | None = None) -> Ticket:
     """A draft ticket linked to the call (one per call and kind), with its `create` event."""
-    key = f"ivr-{draft.kind}:{call.node}:{call.uniqueid}"[:64]
+    key = draft_key(draft.kind, call)
     existing = await db.scalar(select(Ticket).where(Ticket.idempotency_key == key))
     if existing is not None:
         return existing

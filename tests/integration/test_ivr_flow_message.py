@@ -5,6 +5,7 @@ call ends with outcome `message` (HOTLINE_DEST=hangup). Through the FastAGI stan
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from ivr_flow_support import HangsUpAfterSpeaking, call_row, context, run_call, write_wav
 from sqlalchemy import select
@@ -101,3 +102,32 @@ async def test_closed_on_a_statutory_holiday(db, tmp_path):
     ivr = IvrConfig(hours=["mon-fri 08:30-17:30"], holidays="closed")
     run = await run_call(context(db, tmp_path, ivr=ivr, now=lambda: national_day), Caller())
     assert run.played[1] == "hotline/out-of-hours"
+
+
+async def test_two_calls_of_one_second_on_a_long_named_node_get_two_tickets(db):
+    """The draft's idempotency key names the node and the uniqueid; with a long node name and
+    a uniqueid prefixed by Asterisk's systemname it is longer than the column. Cut to fit, the
+    keys of two calls of the same second were equal: the second call's ticket was never filed
+    (the first one was handed back). Retrying a call still finds its own ticket."""
+    from hotline.calls.services import CallStart, record_call_start
+    from hotline.db.models import Ticket, TicketCall
+    from hotline.ivr.records import CallKey, DraftTicket, file_draft
+
+    node = "kunming-primary-pbx-node-0000001"  # 32 characters, as the configuration allows
+    calls = [CallKey(node, f"yunnan-kunming-pbx01-1764090000.1234{n}") for n in (1, 2)]
+    async with db() as session:
+        ids = [await record_call_start(session, CallStart(c.node, c.uniqueid, c.uniqueid,
+                                                          "13800000000", line_code="96128"))
+               for c in calls]
+    draft = DraftTicket(kind="emergency", content="着火了", title="紧急求助")
+    zone = ZoneInfo("Asia/Shanghai")
+    async with db() as session:
+        tickets = [await file_draft(session, c, draft, zone) for c in calls]
+        again = await file_draft(session, calls[0], draft, zone)
+    assert tickets[0].id != tickets[1].id and again.id == tickets[0].id
+    async with db() as session:
+        rows = await session.execute(select(TicketCall.ticket_id, TicketCall.call_id))
+        links = {ticket_id: call_id for ticket_id, call_id in rows}
+        assert links == {tickets[0].id: ids[0], tickets[1].id: ids[1]}
+        keys = (await session.scalars(select(Ticket.idempotency_key))).all()
+    assert all(len(k) <= 64 for k in keys)

@@ -2,7 +2,8 @@
 sessions of the real `ivr` route at `rate` per second, each through the stand-in
 (hotline.testing.agi_client, replies as in agi-session-normal), the caller silent (no keys, no
 recording: the flow's default path to an agent). `hold` seconds are spent on the first
-command (a greeting playing), so `rate * hold` calls are open at once. Prints one JSON line."""
+STREAM FILE (the greeting playing: media takes time, variables do not), so `rate * hold` calls
+are open at once. Prints one JSON line."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class _Delayed:
 
     async def readline(self) -> bytes:
         line = await self.reader.readline()
-        if self.first:
+        if self.first and line.startswith(b"STREAM FILE"):  # the greeting plays
             self.first = False
             await asyncio.sleep(self.hold)
         return line

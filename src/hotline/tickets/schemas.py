@@ -186,7 +186,7 @@ class Period(BaseModel):
 class DispatchRuleIn(_In):
     region_code: str = Field(pattern=r"^53\d{4}$")
     topic: str = Field(default="", max_length=64)
-    department_id: int
+    department_id: int = Field(ge=1, le=2**31 - 1)  # an INTEGER id
 
 
 class DispatchRuleOut(_Out):

@@ -9,6 +9,9 @@ outside the file, 200 for the whole; it streams with sendfile, never reading the
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from aiohttp import web
 from sqlalchemy import select
 
@@ -17,6 +20,7 @@ from hotline.db.models import TicketCall
 from hotline.recordings import services
 from hotline.recordings.models import Recording, RecordingStatus
 from hotline.recordings.schemas import RecordingOut
+from hotline.recordings.services import RecordingStore
 from hotline.web.keys import DB, RECORDINGS
 from hotline.web.middleware import current_user, json_error
 from hotline.web.openapi import operation
@@ -28,6 +32,12 @@ MAX_QUERY = 100
 def _id(request: web.Request) -> int | None:
     raw = request.match_info["recording_id"]
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _file_of(store: RecordingStore, relative: str) -> Path | None:
+    """Blocking (resolve, stat): the recording's file, if it is there."""
+    path = store.path_of(relative)
+    return path if path.is_file() else None
 
 
 @allow(ALL_ROLES)
@@ -49,8 +59,10 @@ async def play(request: web.Request) -> web.StreamResponse:
         return json_error(403, "you may not play this recording")
     if recording.status == RecordingStatus.PURGED:
         return json_error(410, "this recording was deleted by the retention rule")
-    path = store.path_of(recording.path)
-    if recording.status == RecordingStatus.MISSING or not path.is_file():
+    path = None
+    if recording.status != RecordingStatus.MISSING:  # stat in a thread: shared storage may lag
+        path = await asyncio.to_thread(_file_of, store, recording.path)
+    if path is None:
         return json_error(404, "the recording's file is not there")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "private, no-store"})

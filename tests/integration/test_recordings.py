@@ -206,6 +206,30 @@ async def test_range_playback_and_who_may_listen(client):
         ("a1", True, ""), ("h1", True, ""), ("h2", False, ""), ("a2", False, "")]
 
 
+async def test_playback_looks_at_the_file_off_the_loop(client, monkeypatch):
+    """Finding and stat-ing the file (on shared storage it can take a while) happens in a
+    thread, never on the event loop that serves everyone else."""
+    import pathlib
+
+    recording, data = await playback_setup(client)
+    root = str(client.app[RECORDINGS].root.resolve())
+    on_loop: list[str] = []
+    for name in ("is_file", "resolve", "stat"):
+        original = getattr(pathlib.Path, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            if str(self).startswith(root) and threading.current_thread() is \
+                    threading.main_thread():
+                on_loop.append(f"{_name}({self})")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, name, spy)
+    await as_user(client, "boss", "supervisor")
+    response = await client.get(f"/api/recordings/{recording.id}")
+    assert response.status == 200 and await response.read() == data
+    assert on_loop == []
+
+
 async def test_transcript_search_lists_only_what_the_user_may_play(client):
     recording, _ = await playback_setup(client)
     async with client.app[DB]() as session:

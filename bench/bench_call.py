@@ -9,7 +9,8 @@ from call_driver.py in another process, so this process's CPU is the controller'
   the scripted 10-command session of bench_fastagi on the same FastAGI server as the baseline
   (ratio: how many bare sessions one real call costs);
 - soak: `--soak-seconds` of `--soak-rate` new calls/s each held `--hold` s (so rate × hold calls
-  open at once): event-loop lag p99 (target ≤ 20 ms) and the RSS slope (target: flat). The
+  open at once): event-loop lag p99 (target ≤ 20 ms) and the RSS slope (target: flat), also
+  from the end of the ramp-up (`--hold` s) to the last new call (the steady state). The
   issue's soak is 10 calls/s, 1,000 concurrent, 10 minutes: `--soak-seconds 600 --hold 100`.
 
     python bench/bench_call.py --calls 300 --soak-seconds 30
@@ -141,12 +142,14 @@ async def soak(port: int, args: argparse.Namespace) -> None:
     stop.set()
     await probe
     result = driver.result()
+    steady = [(t, r) for t, r in rss if args.hold <= t <= args.soak_seconds]
     print(table(["soak s", "calls/s", "held s", "open at once", "routed", "failed",
-                 "loop lag p99 ms", "max ms", "RSS MiB start→end", "RSS slope MiB/min"], [
+                 "loop lag p99 ms", "max ms", "RSS MiB start→end", "RSS slope MiB/min",
+                 "after ramp-up"], [
         [args.soak_seconds, args.soak_rate, args.hold, int(args.soak_rate * args.hold),
          result["routed"], result["failed"], 1000 * percentile(samples, 99),
          1000 * max(samples, default=0), f"{rss[0][1]:.1f}→{rss[-1][1]:.1f}",
-         slope_mib_per_min(rss)]]))
+         slope_mib_per_min(rss), slope_mib_per_min(steady)]]))
     print("targets: loop lag p99 ≤ 20 ms, RSS flat")
 
 

@@ -84,6 +84,8 @@ async def _kept_place(channel: AgiChannel, ctx: FlowContext, state: CallState,
     """Offer virtual hold; True when the caller took it (the call then ends), False when they
     stay in line (join_queue then says they are being put through)."""
     assert ctx.virtual_hold is not None
+    if not dp.dialable(channel.env.caller_number):
+        return False  # no number to call back (withheld, unknown): the caller keeps waiting
     offer = await safely("the virtual-hold estimate", ctx.virtual_hold.offer(state.call.node,
                                                                              queue))
     if offer is None:

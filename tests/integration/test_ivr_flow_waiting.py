@@ -87,6 +87,22 @@ async def test_declining_or_a_short_wait_joins_the_queue(db, tmp_path):
     assert (await call_row(db, run.uniqueid)).ended_at is None  # on its way to an agent
 
 
+async def test_a_caller_without_a_number_to_call_back_is_not_offered_virtual_hold(
+        db, tmp_path):
+    """Kept by a callback, a caller whose number cannot be dialled would hang up and never be
+    called. Asterisk's agi_callerid for a withheld or missing caller ID ("unknown" here, or
+    empty) is assumed, not captured: the transcripts only show a real number."""
+    for number in ("unknown", "", "anonymous", "+8613800001234", "１３８００００１２３４"):
+        hold = FakeVirtualHold(wait=290)
+        run = await run_call(context(db, tmp_path, virtual_hold=hold),
+                             Caller(number=number, keys=["0"]))
+        assert run.escaped == [], number
+        assert hold.offers == [] and hold.accepted == [], number
+        assert "hotline/virtual-hold-offer" not in run.played, number
+        assert run.played[-1] == "hotline/transfer-agent", number
+        assert run.variables["HOTLINE_DEST"] == "queue", number
+
+
 async def test_a_menu_route_with_a_skill_bound_and_a_priority(db, tmp_path):
     from hotline.ivr.menu import Menu
 

@@ -136,8 +136,13 @@ def extension_of_endpoint(endpoint: str) -> str | None:
     return match[1] if match else None
 
 
+def dialable(number: str) -> bool:
+    """A number the controller can call back: ASCII digits (not a withheld caller ID)."""
+    return number.isascii() and number.isdigit() and len(number) <= 32
+
+
 def outbound_channel(number: str) -> str:
     """Originate Channel: for a callback or follow-up call to a citizen's number."""
-    if not number.isdigit():
+    if not dialable(number):
         raise ValueError(f"not a telephone number: {number!r}")
     return f"Local/{number}@{CTX_OUTBOUND}"

@@ -49,3 +49,20 @@ def test_names_that_could_leave_the_folder_are_refused():
         paths.file_name("pbx1", "../../etc/passwd")
     with pytest.raises(paths.BadRecordingPath):
         paths.file_name("PBX/1", "1795606851.0")
+
+
+@pytest.mark.parametrize(("node", "uniqueid"), [
+    ("../../etc", "1.1"), ("pbx1", "../../../tmp/x"), ("pbx1/..", "/etc/passwd"), ("..", ".."),
+    ("pbx1\x00", "1.1\\..\\..")])
+def test_a_statements_path_stays_in_its_day_folder(node, uniqueid):
+    """node and linkedid/uniqueid come from the AGI URL and environment: whatever they hold,
+    RECORD FILE writes one file in the day's folder under the recordings folder."""
+    from hotline.ivr.statement import recording_path
+
+    folder = Path("/srv/recordings")
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    written = Path(recording_path(folder, ZoneInfo("Asia/Shanghai"), node, uniqueid,
+                                  "statement", now))
+    assert written.parent == folder / "2026" / "11" / "25"
+    assert written.name.endswith("-statement") and "/" not in written.name
+    assert written.name not in (".", "..")

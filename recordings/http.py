@@ -21,6 +21,8 @@ from hotline.recordings import services
 from hotline.recordings.models import Recording, RecordingStatus
 from hotline.recordings.schemas import RecordingOut
 from hotline.recordings.services import RecordingStore
+from hotline.tickets.queries import visible
+from hotline.tickets.steps import Actor
 from hotline.web.keys import DB, RECORDINGS
 from hotline.web.middleware import current_user, json_error
 from hotline.web.openapi import operation
@@ -90,12 +92,14 @@ async def search(request: web.Request) -> web.Response:
     if ticket_id:
         query = query.where(Recording.call_id.in_(
             select(TicketCall.call_id).where(TicketCall.ticket_id == int(ticket_id))))
+    actor = Actor.of(current_user(request))
     async with request.app[DB]() as db:
         rows = (await db.scalars(query.order_by(Recording.id.desc()).limit(SEARCH_LIMIT))).all()
         body = []
         for row in rows:
             out = RecordingOut.model_validate(row)
-            out.tickets = [t.number for t in await services.tickets_of(db, row)]
+            out.tickets = [t.number for t in await services.tickets_of(db, row)
+                           if visible(t, actor)]  # not the numbers of others' tickets
             out.url = str(request.app.router["recording"].url_for(recording_id=str(row.id)))
             body.append(out.model_dump(mode="json"))
     return web.json_response(body)

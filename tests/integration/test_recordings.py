@@ -245,10 +245,21 @@ async def test_transcript_search_lists_only_what_the_user_may_play(client):
     assert (await client.get("/api/recordings", params={"call_id": "x"})).status == 400
     await as_user(client, "h2")  # another department: nothing
     assert await (await client.get("/api/recordings", params={"q": "停水"})).json() == []
+    async with client.app[DB]() as session:  # the call has a ticket of another department
+        d2 = await session.scalar(select(Department.id).where(Department.name == "昆明市住建局"))
+        other_ticket = Ticket(number="5301-20261125-0002", channel=TicketChannel.PHONE,
+                              region_code="530100", status=TicketStatus.IN_PROGRESS,
+                              department_id=d2)
+        session.add(other_ticket)
+        await session.flush()
+        session.add(TicketCall(ticket_id=other_ticket.id, call_id=row.call_id))
+        await session.commit()
     await as_user(client, "h1")
     by_ticket = await (await client.get("/api/recordings", params={"ticket_id": ticket_id})).json()
-    assert [r["id"] for r in by_ticket] == [recording.id]
-    other = await (await client.get("/api/recordings", params={"ticket_id": ticket_id + 1})).json()
+    assert [(r["id"], r["tickets"]) for r in by_ticket] == [
+        (recording.id, ["5301-20261125-0001"])]  # not the number of 住建局's ticket
+    other = await (await client.get("/api/recordings",
+                                    params={"ticket_id": other_ticket.id + 1})).json()
     assert other == []
 
 

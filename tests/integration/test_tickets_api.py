@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
-from tickets_support import KUNMING, new_ticket, seed
+from tickets_support import KUNMING, new_ticket, seed, step
 
 from hotline.db.models import Ticket
 from hotline.web.keys import BUS, DB
@@ -254,3 +254,31 @@ async def test_an_idempotency_key_does_not_open_another_regions_ticket(client):
     again = await expect(await post(client, "/api/tickets", {**WATER_CUT, "idempotency_key": key},
                                     await csrf_token(client)), 200)
     assert (again["number"], again["created"]) == (first["number"], False)
+
+
+async def test_a_ticket_out_of_scope_answers_like_one_that_does_not_exist(client):
+    """A handler asking for, or acting on, another department's ticket gets the very answer a
+    made-up number gets: nothing tells them which numbers exist outside their scope."""
+    s = await seed(client.app[DB])
+    ticket_id = await new_ticket(client.app[DB], topic="")  # 住建局's by the dispatch rules
+    await step(client.app[DB], ticket_id, "accept", s.agent)
+    await step(client.app[DB], ticket_id, "dispatch", s.agent)
+    async with client.app[DB]() as db:
+        ticket = await db.get(Ticket, ticket_id)
+        assert ticket.department_id == s.housing.id
+        number = ticket.number
+    made_up = "5301-20000101-9999"
+    token = await logged_in(client, "water1", "handler", region_code=KUNMING,
+                            department_id=s.water.id)
+
+    async def answers(ref: str) -> list[tuple[int, str]]:
+        got = [await client.get(f"/api/tickets/{ref}"),
+               await post(client, f"/api/tickets/{ref}/actions", {"action": "sign"}, token),
+               await client.get(f"/portal/tickets/{ref}"),
+               await client.post(f"/portal/tickets/{ref}/actions",
+                                 data={"csrf_token": token, "action": "sign"})]
+        return [(r.status, (await r.text()).replace(ref, "<number>")) for r in got]
+
+    hidden, missing = await answers(number), await answers(made_up)
+    assert [status for status, _ in hidden] == [404] * 4
+    assert hidden == missing

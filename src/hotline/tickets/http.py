@@ -130,10 +130,11 @@ async def ticket_action(request: web.Request) -> web.Response:
     data = await read_json(request, schemas.ActionIn)
     async with request.app[DB]() as db:
         try:
-            ticket_ = await services.get_ticket(db, request.match_info["number"])
+            actor = Actor.of(current_user(request))
+            ticket_ = await services.get_ticket(db, request.match_info["number"], actor)
             before = ticket_.status
             ticket_ = await services.act(
-                db, ticket_.id, data.action, Actor.of(current_user(request)), note=data.note,
+                db, ticket_.id, data.action, actor, note=data.note,
                 expected_version=data.version, options=options_of(request), **data.params())
         except WorkflowError as exc:
             return refused(exc)

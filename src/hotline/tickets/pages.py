@@ -147,10 +147,11 @@ async def _submit(request: web.Request, portal: bool) -> web.Response:
         return await _detail(request, portal, status=400, error=message)
     async with request.app[DB]() as db:
         try:
-            ticket = await services.get_ticket(db, request.match_info["number"])
+            actor = Actor.of(current_user(request))
+            ticket = await services.get_ticket(db, request.match_info["number"], actor)
             before = ticket.status
             ticket = await services.act(
-                db, ticket.id, data.action, Actor.of(current_user(request)), note=data.note,
+                db, ticket.id, data.action, actor, note=data.note,
                 expected_version=data.version,
                 options=services.Options.from_settings(request.app[SETTINGS]), **data.params())
         except WorkflowError as exc:

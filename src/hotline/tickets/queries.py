@@ -26,13 +26,14 @@ if TYPE_CHECKING:
     from hotline.tickets.steps import Actor
 
 
-async def get_ticket(db: AsyncSession, ref: int | str) -> Ticket:
-    """By id (int) or by number (str); TicketNotFound otherwise."""
+async def get_ticket(db: AsyncSession, ref: int | str, actor: Actor | None = None) -> Ticket:
+    """By id (int) or by number (str); TicketNotFound otherwise, and also when `actor` may not
+    see it, with the same words: nobody learns which numbers exist outside their scope."""
     if isinstance(ref, int):
         ticket = await db.get(Ticket, ref)
     else:
         ticket = await db.scalar(select(Ticket).where(Ticket.number == str(ref)))
-    if ticket is None:
+    if ticket is None or (actor is not None and not visible(ticket, actor)):
         raise TicketNotFound(f"工单 {ref} 不存在")
     return ticket
 
@@ -95,9 +96,7 @@ def offered_actions(detail: TicketDetail, role: Role) -> list[Action]:
 
 
 async def ticket_detail(db: AsyncSession, ref: int | str, actor: Actor) -> TicketDetail:
-    ticket = await get_ticket(db, ref)
-    if not visible(ticket, actor):
-        raise TicketNotFound(f"工单 {ref} 不存在或不在您的权限范围内")
+    ticket = await get_ticket(db, ref, actor)
     sources = list((await db.scalars(
         select(Ticket).join(TicketMerge, TicketMerge.source_ticket_id == Ticket.id)
         .where(TicketMerge.target_ticket_id == ticket.id).order_by(Ticket.id))).all())

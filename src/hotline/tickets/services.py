@@ -63,7 +63,6 @@ from hotline.tickets.steps import (
 from hotline.tickets.workflow import (
     Action,
     StaleTicket,
-    TicketNotFound,
     WorkflowError,
     check_step,
 )
@@ -178,9 +177,7 @@ async def act(db: AsyncSession, ref: int | str, action: Action | str, actor: Act
         action = Action(action)
     except ValueError:
         raise WorkflowError(f"未知操作 {action!r}", field="action") from None
-    ticket = await get_ticket(db, ref)
-    if not visible(ticket, who):
-        raise TicketNotFound("工单不存在或不在您的权限范围内")
+    ticket = await get_ticket(db, ref, who)
     if expected_version is not None and ticket.version != expected_version:
         raise StaleTicket("工单已被他人修改，请刷新后重试", field="version")
     step = check_step(action, ticket.status, who.role)

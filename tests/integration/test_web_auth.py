@@ -15,9 +15,9 @@ from aiohttp.web_urldispatcher import StaticResource
 from sqlalchemy import select, update
 
 from hotline import directory
-from hotline.auth.policy import access_of
+from hotline.auth.policy import PUBLIC, access_of
 from hotline.db.base import utcnow
-from hotline.db.models import User, WebSession
+from hotline.db.models import Role, User, WebSession
 from hotline.web.keys import DB
 
 from conftest import PASSWORD, add_user, csrf_token, logged_in, login
@@ -547,6 +547,38 @@ async def test_every_route_refuses_a_websocket_handshake_from_another_site(clien
             assert response.status == 403, (url, origin, response.status)
     response = await client.get("/", headers={**WEBSOCKET_HANDSHAKE, "Origin": own})
     assert response.status == 200  # not a websocket route: the page, from our own origin
+
+
+async def test_every_unsafe_route_needs_the_csrf_token_whatever_the_body(client):
+    """CSRF on every POST/PUT/PATCH/DELETE route, JSON ones included: a user whose role may
+    use the route is refused without the token, with a JSON, a form or a text body."""
+    checked = set()
+    for role in Role:
+        await logged_in(client, f"csrf-{role.value}", role.value,
+                        **({"department_id": await a_department(client)}
+                           if role is Role.HANDLER else {}))
+        for method, url, route in app_routes(client):
+            access = access_of(route.handler)
+            if method not in ("POST", "PUT", "PATCH", "DELETE") or access == PUBLIC or \
+                    role not in access or url == "/login":
+                continue
+            for body in ({"json": {"x": 1}}, {"data": {"x": "1"}}, {"data": "x"}):
+                response = await client.request(method, url, allow_redirects=False, **body)
+                assert response.status == 403, (role, method, url, body, response.status)
+                assert "CSRF" in await response.text(), (role, method, url)
+            checked.add((method, url))
+    assert {("POST", "/api/tickets"), ("PUT", "/admin/agents/1/profile"),
+            ("POST", "/desk/tickets"), ("POST", "/api/followups/1/result")} <= checked
+
+
+async def a_department(client: Any) -> int:
+    from hotline.db.models import Department
+
+    async with client.app[DB]() as db:
+        department = Department(name="水务", region_code="530100")
+        db.add(department)
+        await db.commit()
+        return department.id
 
 
 async def test_static_files_are_plain_files_only(client):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from hotline.asterisk.agi_channel import AgiChannel, AgiCommandError, AgiHangup
 from hotline.bus import Bus
@@ -185,12 +186,22 @@ async def start_call(channel: AgiChannel, ctx: FlowContext,
                                                 env.get("dnid") or env.get("extension")))
     state = CallState(call, line)
 
-    async def write() -> int:
+    async def write_once() -> int:
         async with ctx.db() as db:
             return await record_call_start(db, CallStart(
                 node=call.node, uniqueid=call.uniqueid, linkedid=call.linkedid,
                 caller_number=env.caller_number, line_code=line.code if line else None,
                 region_code=channel.query.get("region") or None, direction=direction))
+
+    async def write() -> int:
+        # Once more on a database error: a connection killed under the write (a PostgreSQL
+        # restart, pg_terminate_backend; tests/faults) would otherwise lose the call's row.
+        # record_call_start is idempotent, so a retry after an unclear commit is safe.
+        try:
+            return await write_once()
+        except DBAPIError:
+            log.warning("IVR: recording call %s failed once; retrying", call.uniqueid)
+            return await write_once()
 
     state.call_id = await safely("recording the call", write())
     return state

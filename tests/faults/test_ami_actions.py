@@ -17,7 +17,7 @@ from hotline.asterisk.ami import AmiError, AmiNode, NodeState
 from hotline.config import AsteriskNodeConfig
 from hotline.testing.ami_server import AmiStandin
 
-from harness import print_table, scaled, wait_until
+from faults.harness import print_table, scaled, wait_until
 
 ACTION_TIMEOUT = 1.0
 

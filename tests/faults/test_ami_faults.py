@@ -17,7 +17,7 @@ from hotline.testing.simulate import Simulation
 from hotline.web.app import create_app
 from hotline.web.keys import AMI
 
-from harness import check_calls, config_file, print_table, scaled, trace_calls, wait_until
+from faults.harness import check_calls, config_file, print_table, scaled, trace_calls, wait_until
 from pg import free_port
 
 

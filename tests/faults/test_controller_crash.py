@@ -21,7 +21,7 @@ from hotline.db.engine import create_engine, session_maker
 from hotline.db.models import Role, Ticket, TicketEvent
 from hotline.testing.simulate import Simulation
 
-from harness import (
+from faults.harness import (
     Controller,
     check_calls,
     config_file,

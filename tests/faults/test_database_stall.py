@@ -13,7 +13,7 @@ from hotline.config import load_settings
 from hotline.testing.simulate import Simulation
 from hotline.web.app import create_app
 
-from harness import check_calls, config_file, scaled, trace_calls, wait_until
+from faults.harness import check_calls, config_file, scaled, trace_calls, wait_until
 from pg import free_port
 
 HOLD_LOCK = """

@@ -16,7 +16,7 @@ from hotline.config import Bind
 from hotline.testing.agi_client import AgiSession, Caller
 from hotline.testing.transcripts import load, names
 
-from harness import print_table, scaled
+from faults.harness import print_table, scaled
 
 T = TypeVar("T")
 SOURCES = [b"".join(r.data for r in load(n) if r.direction == "recv")

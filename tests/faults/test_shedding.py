@@ -9,7 +9,7 @@ from hotline.asterisk.load import Load
 from hotline.config import Bind
 from hotline.testing.agi_client import AgiSession, Caller
 
-from harness import wait_until
+from faults.harness import wait_until
 
 
 def test_lag_past_the_bound_sheds_until_below_half_of_it():

@@ -282,3 +282,23 @@ async def test_a_ticket_out_of_scope_answers_like_one_that_does_not_exist(client
     hidden, missing = await answers(number), await answers(made_up)
     assert [status for status, _ in hidden] == [404] * 4
     assert hidden == missing
+
+
+async def test_merging_into_a_ticket_out_of_scope_answers_like_a_made_up_number(client):
+    """并单 names its target by number: one of another region is "does not exist", exactly like
+    a number nobody filed, and the ticket is not merged."""
+    await seed(client.app[DB])
+    source = await new_ticket(client.app[DB])
+    async with client.app[DB]() as db:
+        number = (await db.get(Ticket, source)).number
+        dali = (await db.get(Ticket, await new_ticket(client.app[DB], region="532900"))).number
+    token = await logged_in(client, "km2", "agent", region_code=KUNMING)
+    url = f"/api/tickets/{number}/actions"
+    answers = []
+    for into in (dali, "5329-20000101-9999"):
+        error = await expect(await post(client, url, {"action": "merge", "into": into}, token),
+                             400)
+        answers.append({**error, "error": error["error"].replace(into, "<number>")})
+    assert answers[0] == answers[1] and answers[0]["field"] == "into"
+    async with client.app[DB]() as db:
+        assert (await db.get(Ticket, source)).status.value == "draft"

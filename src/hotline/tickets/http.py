@@ -20,6 +20,7 @@ from hotline.tickets.models import DispatchRule
 from hotline.tickets.queries import list_tickets, offered_actions, ticket_detail, visible_ids
 from hotline.tickets.services import Actor, NewTicket, Options
 from hotline.tickets.workflow import WorkflowError
+from hotline.tickets.writer import TicketWriter
 from hotline.web.api import dump, read_json
 from hotline.web.keys import BUS, DB, SETTINGS
 from hotline.web.middleware import current_user, json_error
@@ -27,6 +28,9 @@ from hotline.web.openapi import operation
 from hotline.web.schemas import ErrorOut
 
 log = logging.getLogger(__name__)
+
+# Files the API's tickets by group commit (writer.py): concurrent submissions share a transaction.
+WRITER = web.AppKey("ticket_writer", TicketWriter)
 
 
 def options_of(request: web.Request) -> Options:
@@ -49,12 +53,11 @@ async def create_ticket(request: web.Request) -> web.Response:
                     content=data.content, citizen_name=data.citizen_name,
                     contact_number=data.contact_number, idempotency_key=data.idempotency_key,
                     emergency_service=verdict.service)
-    async with request.app[DB]() as db:
-        try:
-            result = await services.create_ticket(db, new, Actor.of(current_user(request)),
+    try:
+        result = await request.app[WRITER].create(new, Actor.of(current_user(request)),
                                                   options=options_of(request))
-        except WorkflowError as exc:
-            return refused(exc)
+    except WorkflowError as exc:
+        return refused(exc)
     ticket = result.ticket
     if result.created:
         bus = request.app[BUS]
@@ -206,6 +209,12 @@ async def set_dispatch_rule(request: web.Request) -> web.Response:
     return dump(schemas.DispatchRuleOut, rule)
 
 
+async def _writer(app: web.Application) -> AsyncIterator[None]:
+    app[WRITER] = writer = TicketWriter(app[DB])
+    yield
+    await writer.close()  # what is queued is filed before the database goes
+
+
 async def _deadline_scan(app: web.Application) -> AsyncIterator[None]:
     """督办: every `[tickets] scan_seconds`, alert supervisors of newly late tickets."""
     config = app[SETTINGS].tickets
@@ -237,4 +246,4 @@ def setup(app: web.Application) -> None:
     router.add_get("/api/dispatch-rules", dispatch_rules)
     router.add_post("/api/dispatch-rules", set_dispatch_rule)
     pages.setup(app)
-    app.cleanup_ctx.append(_deadline_scan)
+    app.cleanup_ctx.extend([_writer, _deadline_scan])

@@ -9,6 +9,7 @@ back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -47,3 +48,21 @@ async def next_ticket_number(
     )
     sequence = (await session.execute(statement)).scalar_one()
     return format_ticket_number(prefix, day, sequence)
+
+
+async def reserve_ticket_numbers(
+    session: AsyncSession, wanted: Mapping[tuple[str, date], int]
+) -> dict[tuple[str, date], int]:
+    """Reserve `n` sequences for each (prefix, local day) with ONE UPSERT (`last += n RETURNING
+    last`) in the caller's transaction: the block handed out is `last - n + 1 … last`. Rows in
+    key order, so two transactions lock the counters in the same order (no deadlock)."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(TicketCounter).values(
+        [{"prefix": prefix, "day": day, "last": n} for (prefix, day), n in sorted(wanted.items())]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[TicketCounter.prefix, TicketCounter.day],
+        set_={"last": TicketCounter.last + statement.excluded.last},
+    ).returning(TicketCounter.prefix, TicketCounter.day, TicketCounter.last)
+    rows = (await session.execute(statement)).all()
+    return {(prefix, day): last for prefix, day, last in rows}

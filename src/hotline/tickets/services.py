@@ -114,6 +114,17 @@ async def _by_key(db: AsyncSession, key: str, who: Actor) -> Ticket | None:
     return ticket
 
 
+def check_emergency(new: NewTicket) -> None:
+    if new.emergency_service is not None and new.emergency_service not in EMERGENCY_SERVICES:
+        raise WorkflowError("紧急服务只能是 110/119/120/122", field="emergency_service")
+
+
+def create_note(new: NewTicket) -> str:
+    """The note of a ticket's `create` event."""
+    return f"{new.channel.value} 渠道登记" + (
+        f"；紧急求助，应转 {new.emergency_service}" if new.emergency_service else "")
+
+
 async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "system", *,
                         options: Options | None = None, now: datetime | None = None) -> Created:
     """File a ticket (status draft) with its number, linked calls, and a `create` event."""
@@ -126,8 +137,7 @@ async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "sy
             return Created(existing, False)
     if await db.get(Region, new.region_code) is None:
         raise WorkflowError(f"地区代码 {new.region_code} 不存在", field="region_code")
-    if new.emergency_service is not None and new.emergency_service not in EMERGENCY_SERVICES:
-        raise WorkflowError("紧急服务只能是 110/119/120/122", field="emergency_service")
+    check_emergency(new)
     line_id = None
     if new.line_code:
         line_id = await db.scalar(select(HotlineLine.id).where(HotlineLine.code == new.line_code))
@@ -151,10 +161,9 @@ async def create_ticket(db: AsyncSession, new: NewTicket, actor: ActorLike = "sy
     try:
         await db.flush()
         db.add_all(TicketCall(ticket_id=ticket.id, call_id=c) for c in call_ids)
-        note = f"{new.channel.value} 渠道登记" + (
-            f"；紧急求助，应转 {new.emergency_service}" if new.emergency_service else "")
         db.add(TicketEvent(ticket_id=ticket.id, at=now, actor_id=who.user_id, actor=who.name,
-                           action="create", to_status=TicketStatus.DRAFT, note=note))
+                           action="create", to_status=TicketStatus.DRAFT,
+                           note=create_note(new)))
         await db.commit()
     except IntegrityError:
         # A concurrent submission with the same key won the race: hand back its ticket.

@@ -11,17 +11,24 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hotline import directory
-from hotline.agents import admin, call_control, filing, profiles, wallboard, websockets
+from hotline.agents import (
+    admin,
+    call_control,
+    filing,
+    profiles,
+    wallboard,
+    wallboard_hub,
+    websockets,
+)
 from hotline.agents.ami_events import AgentEventHandler
 from hotline.agents.models import SkillKind
-from hotline.agents.notifier import AGENTS_TOPIC, AgentNotifier, desk_topic
+from hotline.agents.notifier import AgentNotifier, desk_topic
 from hotline.agents.schemas import ProfileIn, SpyIn, StateIn, TicketIn, TransferIn
 from hotline.agents.services import AgentDesk, AgentError
 from hotline.agents.state import STATE_LABELS, PauseReason
 from hotline.asterisk.dialplan import EMERGENCY_NUMBERS
 from hotline.auth.policy import allow
 from hotline.db.models import Role, User
-from hotline.regions import within
 from hotline.tickets.services import Options
 from hotline.web.keys import AGENT_DESK, AMI, BUS, DB, SETTINGS
 from hotline.web.middleware import current_session, current_user, json_error
@@ -30,8 +37,6 @@ from hotline.web.templates import render
 DESK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
 WALLBOARD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 MAX_BODY = 64 * 1024
-ALERTS_TOPIC = "alerts"
-QUEUES_TOPIC = "queues"
 
 M = TypeVar("M", bound=BaseModel)
 JsonHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -111,13 +116,11 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     async def first() -> list[dict[str, Any]]:
         return [{"type": "snapshot", **await wallboard.snapshot(request.app, scope)}]
 
-    def in_scope(topic: str, event: dict[str, Any]) -> bool:
-        if topic != AGENTS_TOPIC or scope is None:
-            return True
-        return within((event.get("agent") or {}).get("region_code"), scope)
+    def open_feed() -> wallboard_hub.HubClient:
+        return request.app[wallboard_hub.WALLBOARD_HUB].connect(
+            request.app[BUS], scope, request.app[SETTINGS].agents.ws_queue_size)
 
-    return await websockets.serve(request, [AGENTS_TOPIC, QUEUES_TOPIC, ALERTS_TOPIC], first,
-                                  accept=in_scope)
+    return await websockets.serve_feed(request, open_feed, first)
 
 
 # desk JSON routes --------------------------------------------------------------------------
@@ -214,5 +217,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/wallboard/spy", spy)
     app.router.add_put("/admin/agents/{user_id}/profile", save_profile)
     admin.setup(app)
+    app[wallboard_hub.WALLBOARD_HUB] = wallboard_hub.WallboardHub()
     app.cleanup_ctx.append(_agents)
 

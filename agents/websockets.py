@@ -3,9 +3,11 @@
 - Auth: the routes are ordinary GET routes behind the access middleware (session cookie and
   role, like any page); the Origin must be the app's own or a trusted one (the middleware's
   rule), and must be present: browsers always send it, so a missing one is not a browser of ours.
-- Fan-out: each socket has its own bounded subscription on the bus (`[agents] ws_queue_size`).
-  Publishers never wait. A client that stops reading fills its TCP buffers, then its send
-  waits; past `ws_send_timeout`, or once its subscription overflowed, it is closed with code
+- Fan-out: each desk socket has its own bounded subscription on the bus; the wallboard's
+  sockets share one (agents/wallboard_hub.py: coalesced state, encoded once) and each has its
+  own bounded queue of messages (`[agents] ws_queue_size`). Publishers never wait. A client
+  that stops reading fills its TCP buffers, then its send waits; past `ws_send_timeout`, or
+  once its queue (or subscription) overflowed, it is closed with code
   4008 (CLOSE_TOO_SLOW: reconnect and reload the state); the others never notice.
 - Heartbeat: aiohttp's ping/pong every `ws_heartbeat` seconds; a peer that does not answer is
   closed. At the same pace the session is looked up again: after a logout or its expiry the
@@ -20,7 +22,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -47,23 +49,64 @@ def check_origin(request: web.Request) -> None:
         raise web.HTTPForbidden(reason="cross-origin websocket refused")
 
 
+class Feed(Protocol):
+    """What a socket sends after its first messages: `next()` is the next encoded message, or
+    None once the feed is closed (`overflowed`: because the socket fell behind)."""
+
+    overflowed: bool
+
+    async def next(self) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+class _BusFeed:
+    """Every event on the socket's own bus subscription that `accept` lets through."""
+
+    def __init__(self, subscription: Subscription, accept: Accept | None) -> None:
+        self._subscription, self._accept = subscription, accept
+
+    @property
+    def overflowed(self) -> bool:
+        return self._subscription.overflowed
+
+    async def next(self) -> str | None:
+        while (item := await self._subscription.get()) is not None:
+            topic, event = item
+            if self._accept is None or self._accept(topic, event):
+                return _encoded(topic, event)
+        return None
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
 async def serve(request: web.Request, topics: Iterable[str], first: First,
                 accept: Accept | None = None) -> web.WebSocketResponse:
     """Send what `first()` returns (the current state), then every event on `topics`, until
     either side closes. The subscription starts before `first()` runs, so no event falls
     between them (one may come twice: events carry absolute state, a repeat is harmless).
-    `accept(topic, event)` filters what this client may see (a supervisor's region)."""
+    `accept(topic, event)` filters what this client may see."""
+    check_origin(request)
+    config = request.app[SETTINGS].agents
+    subscription = request.app[BUS].subscribe(topics, maxsize=config.ws_queue_size)
+    return await serve_feed(request, lambda: _BusFeed(subscription, accept), first)
+
+
+async def serve_feed(request: web.Request, open_feed: Callable[[], Feed],
+                     first: First) -> web.WebSocketResponse:
+    """Send what `first()` returns, then the feed's messages (opened before `first()` runs),
+    until either side closes; a feed that overflowed closes the socket with 4008."""
     check_origin(request)
     config = request.app[SETTINGS].agents
     ws = web.WebSocketResponse(heartbeat=config.ws_heartbeat, max_msg_size=4096,
                                timeout=config.ws_send_timeout, compress=False)
-    subscription = request.app[BUS].subscribe(topics, maxsize=config.ws_queue_size)
+    feed = open_feed()
     closing: set[str] = set()  # which task closes the socket: that one is let finish
     try:
         await ws.prepare(request)
         forwarder = asyncio.create_task(
-            _forward(request, ws, subscription, first, config.ws_send_timeout, closing,
-                     accept))
+            _forward(request, ws, feed, first, config.ws_send_timeout, closing))
         watcher = asyncio.create_task(_watch_session(request, ws, config.ws_heartbeat, closing))
         try:
             async for _message in ws:  # nothing the client says matters; this sees its close
@@ -76,28 +119,25 @@ async def serve(request: web.Request, topics: Iterable[str], first: First,
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
     finally:
-        subscription.close()
+        feed.close()
     return ws
 
 
-async def _forward(request: web.Request, ws: web.WebSocketResponse, subscription: Subscription,
-                   first: First, send_timeout: float,
-                   closing: set[str], accept: Accept | None) -> None:
+async def _forward(request: web.Request, ws: web.WebSocketResponse, feed: Feed,
+                   first: First, send_timeout: float, closing: set[str]) -> None:
     code = CLOSE_SHUTDOWN
     try:
         for event in await first():
             await _send(ws, json.dumps(event, ensure_ascii=False), send_timeout)
-        while (item := await subscription.get()) is not None:
-            topic, event = item
-            if accept is None or accept(topic, event):
-                await _send(ws, _encoded(topic, event), send_timeout)
-        if subscription.overflowed:
+        while (text := await feed.next()) is not None:
+            await _send(ws, text, send_timeout)
+        if feed.overflowed:
             code = CLOSE_TOO_SLOW
     except TimeoutError:
         code = CLOSE_TOO_SLOW
     except (ConnectionError, RuntimeError):
         return  # the socket is already gone
-    subscription.close()
+    feed.close()
     closing.add("forward")
     if code == CLOSE_TOO_SLOW:
         log.warning("websocket %s for %s: client too slow, closed", request.path,

@@ -1,7 +1,8 @@
 """Websockets of the desk and the wallboard through the real app: a session and the right role
 are required, the Origin must be the site's own, the first message is the current state, bus
-events follow, and a client that stops reading is cut off with close code 4008 while the others
-keep receiving every event."""
+events follow (on the wallboard coalesced: the latest state per agent / queue, alerts all and in
+order), and a client that stops reading is cut off with close code 4008 while the others keep
+receiving."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hotline.agents.wallboard_hub import WALLBOARD_HUB
 from hotline.web.app import create_app
 from hotline.web.keys import BUS
 
@@ -172,9 +174,14 @@ def _close_frame_complete(data: bytes) -> bool:
     return any(opcode == 0x8 for opcode, _ in _frames(data))
 
 
+def events_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events one wallboard message carries: itself, or a coalesced batch's."""
+    return message["events"] if message["type"] == "wallboard.batch" else [message]
+
+
 async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_receiving(ws_client):
     await as_role(ws_client, "boss", "supervisor")
-    bus = ws_client.app[BUS]
+    bus, hub = ws_client.app[BUS], ws_client.app[WALLBOARD_HUB]
     fast = await ws_client.ws_connect("/ws/wallboard", headers={"Origin": origin(ws_client)})
     slow = await raw_websocket(ws_client, "/ws/wallboard")
     received: list[int] = []
@@ -185,20 +192,22 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_receivi
             message = await fast.receive()
             if message.type != aiohttp.WSMsgType.TEXT:
                 return
-            received.append(json.loads(message.data)["n"])
+            received.extend(e["n"] for e in events_of(json.loads(message.data)))
 
     reader = asyncio.create_task(read_fast())
     padding = "排队" * 4000  # about 24 KB of UTF-8 per event
     sent = 0
     try:
         async with asyncio.timeout(30):
-            while bus.subscriber_count("agents") == 2:  # until the slow one is cut off
+            await until(lambda: hub.client_count == 2)
+            while hub.client_count == 2:  # until the slow one is cut off
                 assert sent < 5000, "the slow client was never cut off"
-                bus.publish("agents", {"type": "agent_state", "n": sent, "pad": padding})
+                bus.publish("agents", {"type": "agent_state", "n": sent, "pad": padding,
+                                       "agent": {"user_id": 7}})
                 sent += 1
-                await until(lambda n=sent: len(received) >= n - 4)  # never 8 behind (its queue)
-            await until(lambda: len(received) == sent)  # the fast one gets every event
-            assert received == list(range(sent))
+                await until(lambda n=sent: received and received[-1] >= n - 4)
+            await until(lambda: received[-1] == sent - 1)  # the fast one has the latest state
+            assert received == sorted(set(received))  # in order, never twice
 
             frames = await read_frames(slow)
             opcode, payload = frames[-1]
@@ -206,14 +215,62 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_receivi
             assert struct.unpack("!H", payload[:2])[0] == 4008
             delivered = [json.loads(p) for op, p in frames if op == 0x1]
             assert delivered[0]["type"] == "snapshot"
-            assert len(delivered) - 1 < sent  # it fell behind: not everything reached it
+            assert delivered[-1].get("n") != sent - 1  # it fell behind: not the latest state
             # ...and the fast one is still being served.
-            bus.publish("agents", {"type": "agent_state", "n": sent})
-            await until(lambda: len(received) > sent)
+            bus.publish("agents", {"type": "agent_state", "n": sent, "agent": {"user_id": 7}})
+            await until(lambda: received[-1] == sent)
     finally:
         slow.close()
         reader.cancel()
         await fast.close()
+
+
+async def test_a_burst_reaches_the_wallboard_as_few_messages_and_every_alert_in_order(
+        aiohttp_client, tmp_path, sqlite_template):
+    """1,000 queue events and 20 alerts published at once (as a burst of AMI events would):
+    the socket gets a few messages whose last state per queue is the truth, and every alert,
+    in order, none merged. (The default queue of 256 messages per socket: the burst's 41
+    messages are queued at once.)"""
+    database = tmp_path / "hotline.db"
+    shutil.copyfile(sqlite_template, database)
+    ws_client = await aiohttp_client(create_app(
+        make_settings(tmp_path, f"sqlite+aiosqlite:///{database}")))
+    await as_role(ws_client, "boss", "supervisor")
+    bus, hub = ws_client.app[BUS], ws_client.app[WALLBOARD_HUB]
+    hub.interval = 30.0  # only the alerts and the idle rule send: the count does not hang on speed
+    ws = await ws_client.ws_connect("/ws/wallboard", headers={"Origin": origin(ws_client)})
+    truth: dict[str, dict[str, Any]] = {}
+    alerts_sent = 20
+    async with asyncio.timeout(20):
+        assert (await ws.receive_json())["type"] == "snapshot"
+        await until(lambda: hub.client_count == 1)
+        for i in range(1000):
+            name = f"hl-q{i % 7}"
+            kind = "abandoned" if i == 5 else "joined"
+            queue = {"name": name, "waiting": i, "callers": [], "longest_wait": 0}
+            truth[name] = queue
+            bus.publish("queues", {"type": "queue.changed", "node": "pbx1", "queue": queue,
+                                   "change": {"kind": kind, "uniqueid": str(i), "fields": {}}})
+            if i % 50 == 49:
+                bus.publish("alerts", {"type": "emergency", "service": "119", "n": i // 50})
+        bus.publish("alerts", {"type": "end"})
+        messages: list[dict[str, Any]] = []
+        while not messages or messages[-1].get("type") != "end":
+            messages.append(await ws.receive_json())
+    await ws.close()
+    seen: dict[str, dict[str, Any]] = {}
+    alerts = []
+    for message in messages:
+        for event in events_of(message):
+            if event["topic"] == "alerts":
+                alerts.append(event.get("n"))
+            else:
+                assert event["type"] == "queue.changed"
+                seen[event["queue"]["name"]] = event["queue"]
+    assert seen == truth
+    assert alerts == [*range(alerts_sent), None]
+    assert len(messages) <= 2 * (alerts_sent + 1) + 1  # vs 1,021 events
+    assert any(m.get("abandoned") for m in messages)  # the hang-up was folded, not forgotten
 
 
 async def test_a_scoped_supervisor_sees_only_the_agents_of_their_region(ws_client):

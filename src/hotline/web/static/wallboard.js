@@ -1,6 +1,7 @@
 // 班长监控大屏: queues, waiting callers, agents by state, today's counters against the
 // GB/T 33358 targets, alerts, listen / whisper / barge. Plain JS, no build step.
-// The first message of /ws/wallboard is a snapshot; then "agents", "queues" and "alerts" events.
+// The first message of /ws/wallboard is a snapshot; then "agents", "queues" and "alerts" events,
+// the state ones coalesced into "wallboard.batch" messages when they come fast.
 (function () {
   "use strict";
   var root = document.getElementById("wallboard");
@@ -170,7 +171,22 @@
     list.forEach(function (q) { q.node = node; queues[node + "/" + q.name] = q; });
   }
 
+  // One message is one event, or a "wallboard.batch" of the latest event per agent / queue
+  // since the last message (the server coalesces; alerts are never merged): applied in order,
+  // drawn once.
   function onEvent(e) {
+    if (e.type === "wallboard.batch") {
+      var drawn = false;
+      e.events.forEach(function (each) { drawn = apply(each) || drawn; });
+      if (e.abandoned) { setTimeout(reloadCallbacks, 1000); }
+      if (drawn) { renderAgents(); renderQueues(); }
+      return;
+    }
+    if (apply(e)) { renderAgents(); renderQueues(); }
+  }
+
+  // Applies one event; true when the tables are to be drawn again.
+  function apply(e) {
     switch (e.type) {
       case "snapshot":
         agents = {}; queues = {}; stats = e.stats || {}; targets = e.targets || {};
@@ -181,25 +197,24 @@
         $("targets").textContent = "国标 GB/T 33358 目标：" + targets.service_level_seconds +
           "秒接通率 ≥ " + percent(targets.service_level) + "，接通率 ≥ " + percent(targets.connect_rate) +
           "；来电等待超过 " + targets.long_wait_seconds + " 秒告警";
-        break;
-      case "agent_state": setAgent(e.agent); renderAgents(); return;
+        return true;
+      case "agent_state": setAgent(e.agent); return true;
       case "queue.changed":
         rebase(); e.queue.node = e.node; queues[e.node + "/" + e.queue.name] = e.queue;
         if (e.change && e.change.kind === "abandoned") { setTimeout(reloadCallbacks, 1000); }
-        break;
-      case "queues.resynced": case "queues.node": rebase(); setNodeQueues(e.node, e.queues || []); break;
+        return true;
+      case "queues.resynced": case "queues.node": rebase(); setNodeQueues(e.node, e.queues || []); return true;
       case "queue.stats":
         stats[e.queue] = e.stats;
         Object.keys(e.estimated_wait || {}).forEach(function (node) {
           var q = queues[node + "/" + e.queue];
           if (q) { q.estimated_wait = e.estimated_wait[node]; }
         });
-        break;
+        return true;
       default:
         if (e.topic === "alerts") { addAlert(e); }
-        return;
+        return false;
     }
-    renderAgents(); renderQueues();
   }
 
   // Waits are counted from the moment a queue's figures arrived; new figures restart the count.

@@ -26,7 +26,7 @@ from hotline.db.engine import SessionMaker
 from hotline.db.models import CallDirection, CallOutcome, HotlineLine, LineDid
 from hotline.ivr.hours import BusinessHours
 from hotline.ivr.menu import Menu, default_menu
-from hotline.ivr.records import CallKey
+from hotline.ivr.records import CallKey, note_call
 from hotline.ivr.statement import Recognizer
 
 if TYPE_CHECKING:
@@ -147,6 +147,9 @@ class CallState:
     call_id: int | None = None
     emergency: str | None = None
     outcome: CallOutcome | None = None  # set by a flow that ends the call itself (a message)
+    # What the menu learned (ivr_choice, category, transcript), not written yet: one write when
+    # the flow ends (run_guarded), with the call's end on a hang-up; see `note`.
+    notes: dict[str, str] = field(default_factory=dict)
     # Work left when the caller hangs up, run (in the background) once the call row is closed.
     after_hangup: list[Callable[[], Coroutine[Any, Any, Any]]] = field(default_factory=list)
 
@@ -191,7 +194,8 @@ async def start_call(channel: AgiChannel, ctx: FlowContext,
             return await record_call_start(db, CallStart(
                 node=call.node, uniqueid=call.uniqueid, linkedid=call.linkedid,
                 caller_number=env.caller_number, line_code=line.code if line else None,
-                region_code=channel.query.get("region") or None, direction=direction))
+                line_id=line.id if line else None, direction=direction,
+                region_code=channel.query.get("region") or (line.region_code if line else None)))
 
     async def write() -> int:
         # Once more on a database error: a connection killed under the write (a PostgreSQL
@@ -207,12 +211,38 @@ async def start_call(channel: AgiChannel, ctx: FlowContext,
     return state
 
 
+def note(state: CallState, **fields: str) -> None:
+    """Keep what the menu learned for the call row; written once, when the flow ends (whatever
+    way it ends: run_guarded flushes it), not one transaction per step. The caller reaches the
+    queue when the flow ends, so the row has it before an agent's screen pop reads it."""
+    state.notes.update(fields)
+
+
+async def _write_notes(ctx: FlowContext, state: CallState, notes: dict[str, str]) -> None:
+    async with ctx.db() as db:
+        await note_call(db, state.call, **notes)
+
+
 async def end_call(ctx: FlowContext, state: CallState, outcome: CallOutcome) -> None:
+    notes, state.notes = state.notes, {}
+
     async def write() -> None:
         async with ctx.db() as db:
+            if notes:  # the same transaction; not tied to `ended_at` (AMI may have closed it)
+                await note_call(db, state.call, commit=False, **notes)
             await record_call_end(db, state.call.node, state.call.uniqueid, outcome)
 
     await safely("closing the call", write())
+
+
+async def flush_notes(ctx: FlowContext, state: CallState) -> None:
+    """Write the notes not written yet. Awaited before the flow returns, i.e. after its last
+    AGI command but before Asterisk moves the caller on to Queue(): the row has them before
+    an agent's screen pop can read them. Shielded, so a cancelled flow still writes them."""
+    if state.notes:
+        notes, state.notes = state.notes, {}
+        await asyncio.shield(ctx.spawn(safely("storing the menu choice",
+                                              _write_notes(ctx, state, notes))))
 
 
 async def run_guarded(channel: AgiChannel, ctx: FlowContext, state: CallState,
@@ -227,5 +257,7 @@ async def run_guarded(channel: AgiChannel, ctx: FlowContext, state: CallState,
         for work in state.after_hangup:
             ctx.spawn(work())
         return
+    finally:
+        await flush_notes(ctx, state)  # any other way out (an error, a cancellation) too
     if state.outcome is not None:
         await end_call(ctx, state, state.outcome)

@@ -20,12 +20,11 @@ import logging
 from pathlib import Path
 
 from hotline.asterisk.agi_channel import AgiChannel, AgiHangup
-from hotline.ivr.context import CallState, FlowContext, play, play_all, safely
+from hotline.ivr.context import CallState, FlowContext, note, play, play_all
 from hotline.ivr.menu import KEYS, Route
 from hotline.ivr.message import leave_message
 from hotline.ivr.progress import ticket_progress
 from hotline.ivr.prompts import greeting_for, sound_name
-from hotline.ivr.records import note_call
 from hotline.ivr.statement import MIN_SAMPLES, Heard, audio_length, hear, record, recording_path
 from hotline.ivr.transfer import report_emergency, to_emergency, to_queue
 from hotline.ivr.waiting import join_queue
@@ -150,8 +149,4 @@ async def to_agent(channel: AgiChannel, ctx: FlowContext, state: CallState, rout
 
 
 async def _note(ctx: FlowContext, state: CallState, **fields: str) -> None:
-    async def write() -> None:
-        async with ctx.db() as db:
-            await note_call(db, state.call, **fields)
-
-    await safely("storing the menu choice", write())
+    note(state, **fields)  # written once when the flow ends (context.run_guarded)

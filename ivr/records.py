@@ -42,15 +42,18 @@ class CallKey:
     uniqueid: str
 
 
-async def note_call(db: AsyncSession, call: CallKey, **fields: str | None) -> None:
+async def note_call(db: AsyncSession, call: CallKey, *, commit: bool = True,
+                    **fields: str | None) -> None:
     """Store what the menu learned on the call row (ivr_choice, transcript, category,
-    emergency_service); only the fields given."""
+    emergency_service); only the fields given. `commit=False`: part of a larger transaction."""
     values = {name: value for name, value in fields.items()}
     if "transcript" in values and values["transcript"] is not None:
         values["transcript"] = values["transcript"][:4000]
-    await db.execute(update(Call).where(
+    # Core on the session's connection: no ORM bulk-update machinery on every call's path.
+    await (await db.connection()).execute(update(Call).where(
         Call.node == call.node, Call.uniqueid == call.uniqueid).values(**values))
-    await db.commit()
+    if commit:
+        await db.commit()
 
 
 @dataclass(frozen=True)

@@ -26,24 +26,32 @@ class CallStart:
     region_code: str | None = None
     direction: CallDirection = CallDirection.INBOUND
     started_at: datetime | None = None
+    line_id: int | None = None  # known already (the IVR's cached line): no lookup
 
 
 async def record_call_start(db: AsyncSession, start: CallStart) -> int:
-    """Insert the call unless it is there already; returns its id."""
-    line = None
-    if start.line_code:
-        line = await db.scalar(select(HotlineLine).where(HotlineLine.code == start.line_code))
-    region = start.region_code or (line.region_code if line else None)
-    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
+    """Insert the call unless it is there already; returns its id. Core statements, one
+    round trip in the usual case (INSERT … ON CONFLICT DO NOTHING RETURNING id): this runs
+    for every call (issue 7, whole call)."""
+    conn = await db.connection()
+    line_id, region = start.line_id, start.region_code
+    if start.line_code and (line_id is None or not region):
+        found = (await conn.execute(select(HotlineLine.id, HotlineLine.region_code).where(
+            HotlineLine.code == start.line_code))).first()
+        if found is not None:
+            line_id, region = line_id or found.id, region or found.region_code
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     values = {
         "node": start.node, "uniqueid": start.uniqueid, "linkedid": start.linkedid,
         "direction": start.direction, "caller_number": start.caller_number[:32],
-        "line_id": line.id if line else None, "region_code": region if region else None,
+        "line_id": line_id, "region_code": region or None,
         "started_at": start.started_at or utcnow(),
     }
-    await db.execute(insert(Call).values(**values).on_conflict_do_nothing())
-    call_id = await db.scalar(
-        select(Call.id).where(Call.node == start.node, Call.uniqueid == start.uniqueid))
+    call_id = (await conn.execute(
+        insert(Call).values(**values).on_conflict_do_nothing().returning(Call.id))).scalar()
+    if call_id is None:  # there already (a retried AGI, a replayed event)
+        call_id = (await conn.execute(select(Call.id).where(
+            Call.node == start.node, Call.uniqueid == start.uniqueid))).scalar()
     await db.commit()
     assert call_id is not None
     return call_id

@@ -2,13 +2,14 @@
 that file many tickets at once (the POST /api/tickets handler).
 
 One writer task takes the requests waiting in its queue (at most `max_batch`) and files them in
-ONE transaction: one SELECT for the idempotency keys already taken, one for the regions (and the
-lines and calls when given), one counter UPSERT per transaction for every (region prefix, day)
+ONE transaction: one SELECT for the idempotency keys already taken, one for the regions not seen
+yet (a region found once is remembered: the foreign key still guards it), the lines and calls
+when given, one counter UPSERT for every (region prefix, day) of the batch
 (`numbers.reserve_ticket_numbers`: `last += n RETURNING last`), one multi-row INSERT of the
-tickets (RETURNING their ids) and one of their `create` events, then the commit. Only after the
-commit returns is each caller's future resolved: nothing is reported accepted before it is on
-disk. The requests that arrive while a batch commits form the next batch (no timer: a lone
-request is written at once, a burst shares commits).
+tickets (RETURNING the stored rows) and one of their `create` events, then the commit. Only
+after the commit returns is each caller's future resolved: nothing is reported accepted before
+it is on disk. The requests that arrive while a batch commits form the next batch (no timer: a
+lone request is written at once, a burst shares commits).
 
 Per-request outcomes stay those of `create_ticket`: a key already taken returns its ticket
 (`created=False`; KeyTaken when the caller may not see it), the second request of a key inside
@@ -18,6 +19,9 @@ another process, a value too long for its column), it is rolled back and its req
 one by one through `create_ticket`, so one bad request never fails the others. Any other error
 (the database gone, a failed commit) fails every request of that batch with it; the next batch
 starts afresh.
+
+Used by POST /api/tickets. The desk (agents/filing.py) and the IVR's drafts (ivr/records.py)
+file one ticket per call and keep their one-transaction paths.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from datetime import date, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
@@ -87,6 +90,7 @@ class TicketWriter:
         self._closed = False
         self.batches = 0  # transactions committed or tried
         self.largest = 0  # most requests in one batch
+        self._regions: set[str] = set()  # codes found in `regions` (reference data)
 
     async def create(self, new: NewTicket, actor: ActorLike = "system", *,
                      options: Options | None = None, now: datetime | None = None) -> Created:
@@ -148,11 +152,12 @@ class TicketWriter:
     async def _write(self, batch: list[_Request]) -> list[Outcome]:
         async with self._db() as db:
             try:
-                outcomes = await _file(db, batch)
+                outcomes = await _file(db, batch, self._regions)
                 await db.commit()
                 return outcomes
             except (IntegrityError, DataError) as exc:
                 await db.rollback()
+                self._regions.clear()  # a region gone since would fail every batch: look again
                 log.info("ticket batch of %d: %r; filing one by one", len(batch), exc.orig)
         return [await self._one(request) for request in batch]
 
@@ -165,14 +170,15 @@ class TicketWriter:
             return exc
 
 
-async def _file(db: AsyncSession, batch: list[_Request]) -> list[Outcome]:
+async def _file(db: AsyncSession, batch: list[_Request], regions: set[str]) -> list[Outcome]:
     """Every request's outcome; the accepted ones' rows inserted (not committed)."""
     new = [r.new for r in batch]
     keys = {n.idempotency_key for n in new if n.idempotency_key}
     taken = {t.idempotency_key: t for t in (await db.scalars(
         select(Ticket).where(Ticket.idempotency_key.in_(keys)))).all()} if keys else {}
-    regions = set((await db.scalars(select(Region.code).where(
-        Region.code.in_({n.region_code for n in new})))).all())
+    if unknown := {n.region_code for n in new} - regions:
+        regions.update((await db.scalars(select(Region.code).where(
+            Region.code.in_(unknown)))).all())
     line_codes = {n.line_code for n in new if n.line_code}
     lines = dict((await db.execute(select(HotlineLine.code, HotlineLine.id).where(
         HotlineLine.code.in_(line_codes)))).all()) if line_codes else {}
@@ -250,12 +256,13 @@ async def _insert(db: AsyncSession, accepted: list[_Request],
         request.values["number"] = format_ticket_number(block[0], block[1], following[block])
         following[block] += 1
     rows = [request.values for request in accepted]
-    ids = dict((await db.execute(insert(Ticket.__table__).returning(
-        Ticket.__table__.c.number, Ticket.__table__.c.id), rows)).all())
+    # ORM bulk INSERT … RETURNING: the rows come back as loaded Ticket objects (matched by
+    # number: multi-row RETURNING need not keep the order of the VALUES).
+    stored = {t.number: t for t in (await db.scalars(insert(Ticket).returning(Ticket),
+                                                     rows)).all()}
     for request in accepted:
-        request.values["id"] = ids[request.values["number"]]
-        request.ticket = Ticket(**request.values)
-        make_transient_to_detached(request.ticket)  # a stored row, as create_ticket returns
+        request.ticket = ticket = stored[str(request.values["number"])]
+        request.values["id"] = ticket.id
     await db.execute(insert(TicketEvent.__table__), [{
         "ticket_id": r.values["id"], "at": r.now, "actor_id": r.who.user_id,
         "actor": r.who.name, "action": "create", "from_status": None,

@@ -36,12 +36,14 @@ STATIC = Path(__file__).with_name("static")
 
 def _shed_first(ivr: flows.Flow, context: FlowContext) -> flows.Flow:
     """While FastAGI is overloaded (DESIGN.md §5) a new call takes the shortest path to the
-    line's queue: no prompt, no menu, no speech; its call row is written in the background."""
+    line's queue: no prompt, no menu, no speech. Its call row is still written before the call
+    goes back to the dialplan: written in the background, it could land after the caller's
+    queue events and Hangup, and stay open for ever (seen in test_simulate under load)."""
 
     async def route(channel: AgiChannel) -> None:
         if not channel.shedding:
             return await ivr(channel)
-        context.spawn(start_call(channel, context))
+        await start_call(channel, context)
         queue = await context.queue_of(channel.query.get("line", ""))
         if queue:
             await channel.set_variable(flows.QUEUE, queue)

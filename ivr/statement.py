@@ -72,14 +72,24 @@ def recording_path(folder: Path, zone: ZoneInfo, node: str, uniqueid: str, kind:
     return str(folder / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{safe}-{kind}")
 
 
+_made: set[Path] = set()  # day folders this process created (a thread hop saved per call)
+
+
 async def prepare_folder(path: str) -> None:
     """Create the day's folder. Assumed, not captured: RECORD FILE (res_agi) does not create
-    missing folders, so the controller does, on the folder Asterisk shares with it."""
+    missing folders, so the controller does, on the folder Asterisk shares with it. Once per
+    folder per process (a few days' worth remembered): every caller of the day records there."""
     folder = Path(path).parent
+    if folder in _made:
+        return
     try:
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     except OSError as exc:
         log.warning("cannot create %s for recordings: %s", folder, exc)
+        return
+    if len(_made) >= 8:
+        _made.clear()
+    _made.add(folder)
 
 
 async def audio_length(wav: Path) -> int:

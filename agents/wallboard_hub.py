@@ -155,6 +155,12 @@ class WallboardHub:
                 client.close()
 
     def _fold(self, topic: str, event: Event) -> None:
+        try:
+            self._fold_one(topic, event)
+        except Exception:  # a malformed event must not stop every wallboard
+            log.exception("wallboard hub: event on %s not folded: %r", topic, event)
+
+    def _fold_one(self, topic: str, event: Event) -> None:
         kind = event.get("type")
         key: tuple[Any, ...]
         if topic == "alerts":

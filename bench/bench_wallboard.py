@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aiohttp import web
-from benchlib import PYTHON, header, table
+from benchlib import PYTHON, cpu_seconds, header, table
 
 from hotline.agents import wallboard, websockets
 from hotline.agents.http import WALLBOARD_ROLES
@@ -91,7 +91,7 @@ async def one_run(app: web.Application, url: str, path: str, clients: int, stall
     ready = await asyncio.wait_for(proc.stdout.readline(), 300)
     assert ready.strip() == b"READY", ready
     bus, hub = app[BUS], app[WALLBOARD_HUB]
-    encoded_before = hub.messages
+    encoded_before, cpu_before = hub.messages, cpu_seconds()
     total = int(rate * seconds)
     sent = [0.0] * total
     began = time.monotonic()
@@ -106,11 +106,12 @@ async def one_run(app: web.Application, url: str, path: str, clients: int, stall
                                "change": {"kind": "joined", "uniqueid": str(i), "fields": {}}})
     took = time.monotonic() - began
     await asyncio.sleep(0.5)
+    cpu = cpu_seconds() - cpu_before
     await asyncio.to_thread(Path(sent_file).write_text, json.dumps(sent))
     bus.publish("alerts", {"type": "bench-end"})
     out, _ = await asyncio.wait_for(proc.communicate(), 300)
     figures = json.loads(out.splitlines()[-1])
-    figures.update(published=total, offered_seconds=took,
+    figures.update(published=total, offered_seconds=took, server_cpu=cpu,
                    encoded=hub.messages - encoded_before)
     return figures
 
@@ -151,7 +152,9 @@ async def main(args: argparse.Namespace) -> None:
                              f"{100 * f['covered'] / max(f['expected'], 1):.1f}%",
                              f"{f['messages'] / args.clients:.0f}", f["encoded"],
                              f["closed_slow"], 1000 * f["p50"], 1000 * f["p99"],
-                             1000 * f["max"], f["stalled_still_open"]])
+                             1000 * f["max"], f["stalled_still_open"],
+                             f"{100 * f['server_cpu'] / (f['offered_seconds'] + 0.5):.0f}%",
+                             f"{100 * f['clients_cpu'] / (f['offered_seconds'] + 0.5):.0f}%"])
                 print(table(HEADERS, [rows[-1]]).splitlines()[-1], flush=True)
         finally:
             await runner.cleanup()
@@ -170,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
 
 HEADERS = ["fan-out", "events/s", "clients", "stalled", "events", "effect delivered",
            "msgs/client", "encoded", "closed 4008", "p50 ms", "p99 ms", "max ms",
-           "stalled still open"]
+           "stalled still open", "server CPU", "clients CPU"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -179,7 +182,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rates", type=float, nargs="+", default=[100, 2000],
                         help="bus events/s through /ws/wallboard (each with and without a "
                              "stalled client)")
-    parser.add_argument("--baseline-rates", type=float, nargs="+", default=[100],
+    parser.add_argument("--baseline-rates", type=float, nargs="*", default=[100],
                         help="events/s through the per-event baseline (2,000 overruns it)")
     parser.add_argument("--keys", type=int, default=20, help="queues the events go round")
     parser.add_argument("--interval", type=float, default=FLUSH_INTERVAL,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import re
 import sys
 import time
@@ -19,6 +21,92 @@ from array import array
 from pathlib import Path
 
 import aiohttp
+
+N_FIELD = re.compile(rb'"n": (\d+)')  # only the bench's queue views carry "n"
+
+
+class Reader(asyncio.Protocol):
+    """A lean websocket reader (server frames are never masked): one Python process plays 500
+    browsers, so it must not cost what aiohttp's client does per message. Notes the arrival of
+    every bench queue state; answers pings; ends on the `bench-end` alert or a close frame."""
+
+    def __init__(self, request: bytes, receipts: list[tuple[int, float]]) -> None:
+        self.request, self.receipts = request, receipts
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.messages = 0
+        self.close_code: int | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buffer[:buffer.find(b"\r\n")])
+            del buffer[:end + 4]
+            if b" 101 " not in status:
+                self.first.set_exception(RuntimeError(status.decode()))
+                return
+            self.upgraded = True
+        arrived = time.monotonic()
+        while len(buffer) >= 2:
+            opcode, size, at = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                size, at = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                size, at = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < at + size:
+                return
+            payload = bytes(buffer[at:at + size])
+            del buffer[:at + size]
+            self.frame(opcode, payload, arrived)
+
+    def frame(self, opcode: int, payload: bytes, arrived: float) -> None:
+        if opcode == 0x1:
+            if not self.first.done():
+                self.first.set_result(None)  # the snapshot
+                return
+            self.messages += 1
+            self.receipts.extend((int(n), arrived) for n in N_FIELD.findall(payload))
+            if b'"bench-end"' in payload and not self.done.done():
+                self.done.set_result(None)
+        elif opcode == 0x9 and self.transport is not None:  # ping: a masked pong, zero mask
+            self.transport.write(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+        elif opcode == 0x8:
+            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+            if not self.done.done():
+                self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def open_reader(url: str, path: str, cookie: str,
+                      receipts: list[tuple[int, float]]) -> tuple[asyncio.Transport, Reader]:
+    host, port = url.removeprefix("http://").split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               f"Sec-WebSocket-Version: 13\r\nOrigin: {url}\r\nCookie: {cookie}\r\n\r\n")
+    loop = asyncio.get_running_loop()
+    transport, reader = await loop.create_connection(
+        lambda: Reader(request.encode(), receipts), host, int(port))
+    return transport, reader
 
 
 def delays_of(receipts: list[tuple[int, float]], sent: list[float], keys: int,
@@ -40,8 +128,6 @@ def delays_of(receipts: list[tuple[int, float]], sent: list[float], keys: int,
 
 async def main(args: argparse.Namespace) -> None:
     receipts: list[list[tuple[int, float]]] = [[] for _ in range(args.clients)]
-    messages = [0] * args.clients
-    closed_slow = 0
     jar = aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
     connector = aiohttp.TCPConnector(limit=0)  # every websocket holds a connection
     async with aiohttp.ClientSession(base_url=args.url, cookie_jar=jar,
@@ -53,42 +139,27 @@ async def main(args: argparse.Namespace) -> None:
                                                 "csrf_token": match[1]}, allow_redirects=False)
         assert login.status == 303, await login.text()
         headers = {"Origin": args.url}
-        sockets = [await http.ws_connect(args.path, headers=headers, max_msg_size=0)
-                   for _ in range(args.clients)]
+        cookie = "; ".join(f"{c.key}={c.value}" for c in jar)
+        readers = [await open_reader(args.url, args.path, cookie, receipts[i])
+                   for i in range(args.clients)]
         stalled = [await http.ws_connect(args.path, headers=headers)
                    for _ in range(args.stalled)]
-        for ws in sockets:  # the snapshot each socket starts with
-            await ws.receive()
+        for _, reader in readers:  # the snapshot each socket starts with
+            await reader.first
         print("READY", flush=True)
-
-        async def read(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-            nonlocal closed_slow
-            mine = receipts[i]
-            async for message in ws:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                arrived = time.monotonic()
-                messages[i] += 1
-                data = json.loads(message.data)
-                events = data["events"] if data["type"] == "wallboard.batch" else [data]
-                end = False
-                for event in events:
-                    if event["type"] == "queue.changed" and "n" in event["queue"]:
-                        mine.append((event["queue"]["n"], arrived))
-                    elif event["type"] == "bench-end":
-                        end = True
-                if end:
-                    break
-            if ws.close_code == 4008:
-                closed_slow += 1
-
+        cpu_began = time.process_time()
         try:
             async with asyncio.timeout(args.timeout):
-                await asyncio.gather(*(read(i, ws) for i, ws in enumerate(sockets)))
+                await asyncio.gather(*(reader.done for _, reader in readers))
         except TimeoutError:
             pass
+        cpu = time.process_time() - cpu_began  # the reading, until the end mark
+        closed_slow = sum(reader.close_code == 4008 for _, reader in readers)
+        messages = sum(reader.messages for _, reader in readers)
         stalled_open = sum(not ws.closed for ws in stalled)
-        for ws in sockets + stalled:
+        for transport, _ in readers:
+            transport.close()
+        for ws in stalled:
             await ws.close()
     sent = json.loads(await asyncio.to_thread(Path(args.sent_file).read_text))
     delays = array("d")
@@ -100,8 +171,8 @@ async def main(args: argparse.Namespace) -> None:
 
     print(json.dumps({"p50": pick(50), "p99": pick(99), "max": ordered[-1] if ordered else 0.0,
                       "covered": covered, "expected": len(sent) * args.clients,
-                      "messages": sum(messages), "closed_slow": closed_slow,
-                      "stalled_still_open": stalled_open}), flush=True)
+                      "messages": messages, "closed_slow": closed_slow,
+                      "stalled_still_open": stalled_open, "clients_cpu": cpu}), flush=True)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ class CallStart:
 
 
 async def record_call_start(db: AsyncSession, start: CallStart) -> int:
-    """Insert the call unless it is there already; returns its id. Core statements, one
-    round trip in the usual case (INSERT … ON CONFLICT DO NOTHING RETURNING id): this runs
+    """Insert the call unless it is there already; returns its id. Core statements, one in
+    the usual case (INSERT … ON CONFLICT DO NOTHING; RETURNING id on PostgreSQL): this runs
     for every call (issue 7, whole call)."""
     conn = await db.connection()
     line_id, region = start.line_id, start.region_code
@@ -40,15 +40,20 @@ async def record_call_start(db: AsyncSession, start: CallStart) -> int:
             HotlineLine.code == start.line_code))).first()
         if found is not None:
             line_id, region = line_id or found.id, region or found.region_code
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    postgresql = conn.dialect.name == "postgresql"
+    insert = pg_insert if postgresql else sqlite_insert
     values = {
         "node": start.node, "uniqueid": start.uniqueid, "linkedid": start.linkedid,
         "direction": start.direction, "caller_number": start.caller_number[:32],
         "line_id": line_id, "region_code": region or None,
         "started_at": start.started_at or utcnow(),
     }
-    call_id = (await conn.execute(
-        insert(Call).values(**values).on_conflict_do_nothing().returning(Call.id))).scalar()
+    statement = insert(Call).values(**values).on_conflict_do_nothing()
+    if postgresql:
+        call_id = (await conn.execute(statement.returning(Call.id))).scalar()
+    else:  # the row id without RETURNING's fetch (one thread hop less through aiosqlite)
+        result = await conn.execute(statement)
+        call_id = result.lastrowid if result.rowcount == 1 else None
     if call_id is None:  # there already (a retried AGI, a replayed event)
         call_id = (await conn.execute(select(Call.id).where(
             Call.node == start.node, Call.uniqueid == start.uniqueid))).scalar()

@@ -28,7 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_fastagi.py --sessions 2000
 	$(BIN)/python bench/bench_ami.py
-	$(BIN)/python bench/bench_tickets.py --tickets 500
+	$(BIN)/python bench/bench_tickets.py --tickets 2000
 	$(BIN)/python bench/bench_wallboard.py --rates 100 2000 --baseline-rates 100 --seconds 3
 	$(BIN)/python bench/bench_overload.py --rates 200 400 800 --seconds 3
 	$(BIN)/python bench/bench_call.py --calls 300 --soak-seconds 30

@@ -106,7 +106,8 @@ async def test_caller_hangs_up_mid_prompt(serve, db):
                          "&node=pbx1&linkedid=1795606851.0", uniqueid="1795606851.1",
                          channel="PJSIP/trunk-00000001", port=server.port)
     result = await session.run()
-    assert result.commands[:2] == ["ANSWER", 'STREAM FILE hotline/welcome-12345-5301 "0123456789*#"']
+    assert result.commands[:2] == [
+        "ANSWER", 'STREAM FILE hotline/welcome-12345-5301 "0123456789*#"']
     assert result.hung_up_at is not None and result.closed_at is not None
     assert result.closed_at - result.hung_up_at < 1.0
     async with db() as s:

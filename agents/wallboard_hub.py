@@ -208,11 +208,17 @@ class WallboardHub:
 
 
 def visible_to(scope: str | None, topic: str, event: Event) -> bool:
-    """A supervisor with a region sees the agents of that region only (queues, counters and
-    alerts are the whole hotline's)."""
-    if topic != "agents" or scope is None:
+    """A supervisor with a region sees the agents of that region only, and the alerts about
+    that region (an alert carries the citizen's number: one tagged with a `region_code` goes to
+    that region's supervisors and the province's). Queues, counters and untagged alerts are the
+    whole hotline's."""
+    if scope is None:
         return True
-    return within((event.get("agent") or {}).get("region_code"), scope)
+    if topic == "agents":
+        return within((event.get("agent") or {}).get("region_code"), scope)
+    if topic == "alerts" and event.get("region_code"):
+        return within(event["region_code"], scope)
+    return True
 
 
 def encode(entries: list[tuple[str, Event]], *, abandoned: bool) -> str:

@@ -65,6 +65,7 @@ async def report_emergency(ctx: FlowContext, state: CallState, caller: str, serv
         ctx.bus.publish("alerts", {
             "type": "emergency", "service": service, "caller": caller,
             "line": state.line.code if state.line else "", "call_id": state.call_id,
+            "region_code": state.line.region_code if state.line else None,
             "transcript": transcript, "at": utcnow().isoformat(), "transferred": transferred,
         })
     await _mark_emergency(ctx, state, service, transcript, transferred)

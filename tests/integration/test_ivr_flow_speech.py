@@ -50,7 +50,8 @@ async def test_a_spoken_emergency_is_transferred_and_alerted(db, tmp_path):
     assert topic == "alerts"
     assert {k: v for k, v in alert.items() if k != "at"} == {
         "type": "emergency", "service": "119", "caller": "13912345678", "line": "12345-5301",
-        "call_id": call.id, "transcript": "我家着火了", "transferred": True}
+        "call_id": call.id, "transcript": "我家着火了", "transferred": True,
+        "region_code": "530100"}
     assert datetime.fromisoformat(alert["at"]).tzinfo is not None
     assert (call.emergency_service, call.transcript, call.ivr_choice) == \
         ("119", "我家着火了", "emergency")

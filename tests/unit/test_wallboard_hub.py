@@ -9,6 +9,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from hotline.agents.wallboard_hub import HUB_QUEUE_SIZE, HubClient, WallboardHub
 from hotline.bus import Bus
 
@@ -58,6 +60,23 @@ async def test_a_scoped_wallboard_gets_its_region_s_agents_and_every_alert():
     assert (await next_message(everyone))["type"] == "emergency"
     assert [e["agent"]["user_id"] for e in events_of(await next_message(dali))] == [2]
     assert (await next_message(dali))["type"] == "emergency"
+    everyone.close()
+    dali.close()
+
+
+async def test_an_alert_about_a_region_reaches_that_regions_and_the_provinces_wallboards():
+    """An alert carries the citizen's number: Kunming's emergency is not Dali's to see."""
+    bus, hub = Bus(), WallboardHub(interval=3600)
+    everyone, dali = hub.connect(bus, None, 64), hub.connect(bus, "532900", 64)
+    bus.publish("alerts", {"type": "emergency", "service": "119", "region_code": "530100",
+                           "caller": "13800000001"})
+    bus.publish("alerts", {"type": "emergency", "service": "120", "region_code": "532901",
+                           "caller": "13800000002"})
+    assert [(await next_message(everyone))["service"] for _ in range(2)] == ["119", "120"]
+    assert (await next_message(dali))["service"] == "120"
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await dali.next()
     everyone.close()
     dali.close()
 

@@ -261,3 +261,17 @@ def test_the_model_is_freed_before_the_interpreter_shuts_down() -> None:
                           text=True, timeout=120, check=True)
     assert done.stdout.strip() == "freed", done.stdout
     assert "Exception ignored" not in done.stderr
+
+
+async def test_no_configured_model_is_a_warning_an_unloadable_one_an_error(
+        tmp_path: Path, audio: dict[str, Path], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick start has no model (callers go to an agent): not an ERROR in the log."""
+    from hotline.ivr import speech
+
+    monkeypatch.delitem(speech._failures, "", raising=False)  # logged once per process
+    with caplog.at_level(logging.WARNING, logger="hotline.ivr.speech"):
+        await SpeechRecognizer(None, language="ko").recognize(audio["fire"])
+        await SpeechRecognizer(tmp_path / "absent", language="ko").recognize(audio["fire"])
+    levels = [r.levelno for r in caplog.records if "unavailable" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.ERROR]

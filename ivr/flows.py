@@ -13,7 +13,8 @@ A caller hanging up at any point ends the flow quietly: no exception escapes, th
 closed (ivr_only, or emergency when the call was handed to 110/119/120/122, see
 `hotline.calls.services.record_call_end`). A database hiccup never keeps a citizen from an
 agent: it is logged and the call goes on (the dialplan's default is the queue).
-`hotline_entry` is the protocol layer's minimal flow, kept for the classic AGI entry point.
+`hotline_entry` is the protocol layer's minimal flow (greeting, then the queue), which the
+FastAGI server's own tests run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`hotline-agi`, the process-per-call entry point (pyst2 reads the environment), runs the same
-flow as FastAGI. Asterisk's side is the stand-in of hotline.testing (replies and environment
-from ../shared/asterisk-22/transcripts/agi-session-normal.jsonl; a process AGI gets the same
-block without the agi_network lines and with the arguments as agi_arg_N)."""
+flows as FastAGI (without speech). Asterisk's side is the stand-in of hotline.testing (replies
+and environment from ../shared/asterisk-22/transcripts/agi-session-normal.jsonl; a process AGI
+gets the same block without the agi_network lines and with the arguments as agi_arg_N)."""
 
 import asyncio
 import os
@@ -32,12 +32,18 @@ async def _run_classic(db_url, tmp_path, caller, args):
     return result, code, (await process.stderr.read()).decode()
 
 
-async def test_classic_agi_runs_the_entry_flow(db_url, db, tmp_path):
+async def test_classic_agi_runs_the_ivr_flow(db_url, db, tmp_path):
+    """The full `ivr` flow (greeting, notice, menu), without speech: a caller who presses
+    nothing goes to the line's queue."""
     args = ["ivr", "line=12345-5301&node=pbx1&linkedid=1795607000.2"]
     result, code, stderr = await _run_classic(db_url, tmp_path, Caller(), args)
     assert code == 0, stderr
     assert result.commands[0] == "ANSWER"
-    assert result.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_DEST": "queue"}
+    played = [c.split()[2] for c in result.commands if c.startswith("STREAM FILE")]
+    assert played[:2] == ["hotline/welcome-12345-5301", "hotline/notice"], result.commands
+    assert "hotline/menu" in played
+    assert result.variables == {"HOTLINE_QUEUE": "hl-12345-5301", "HOTLINE_PRIORITY": "0",
+                                "HOTLINE_DEST": "queue"}
     async with db() as session:
         call = await session.scalar(select(Call))
     assert (call.node, call.uniqueid, call.linkedid) == ("pbx1", "1795607000.3", "1795607000.2")

@@ -92,16 +92,16 @@ async def run_flow(env: agi_codec.Environment, stdin: BinaryIO, stdout: BinaryIO
                 return
 
     reader = asyncio.create_task(read_replies())
-    nodes = [node.name for node in settings.asterisk]
-    context = flows.FlowContext(session_maker(engine),
-                                default_node=nodes[0] if len(nodes) == 1 else "pbx")
-    routes = {"ivr": flows.hotline_entry}
+    # The same flows as FastAGI, without speech: a vosk model takes seconds to load, too long
+    # for a process per call, so a spoken statement goes to an agent with its recording.
+    context = flows.FlowContext.from_settings(session_maker(engine), settings, recognizer=None)
+    routes = flows.routes(context)
     try:
         flow = routes.get(env.script)
         if flow is None:
             log.error("hotline-agi: no flow named %r", env.script)
             return
-        await flow(channel, context)
+        await flow(channel)
     except AgiHangup:
         log.debug("hotline-agi: caller hung up")
     except AgiProtocolFailure as exc:

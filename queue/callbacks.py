@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.asterisk.dialplan import dialable
 from hotline.calls.services import CallStart, record_call_end, record_call_start
 from hotline.db.models import CallbackKind, CallbackStatus, CallbackTask, CallOutcome, HotlineLine
 from hotline.regions import scope_prefix
@@ -41,7 +42,7 @@ async def line_of_queue(db: AsyncSession, queue: str) -> HotlineLine | None:
 async def record_abandoned_callback(db: AsyncSession, abandon: Abandon) -> int | None:
     """The task's id (new or already there); None when there is no number to call back."""
     number = abandon.number.strip()
-    if not number.isdigit():  # anonymous or withheld: nobody to call
+    if not dialable(number):  # anonymous or withheld: nobody to call
         return None
     line = await line_of_queue(db, abandon.queue)
     call_id = await record_call_start(db, CallStart(

@@ -35,9 +35,8 @@ from benchlib import PYTHON, cpu_seconds, header, percentile, rss_mib, table
 
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.config import load_settings
-from hotline.db.engine import create_engine, session_maker
-from hotline.db.migrate import upgrade
-from hotline.db.reference import load_reference_data
+from hotline.db.engine import create_engine
+from hotline.db.migrate import upgrade_with_reference_data
 from hotline.web.app import create_app
 from hotline.web.keys import FASTAGI
 
@@ -88,10 +87,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         db_url = f"sqlite+aiosqlite:///{folder}/bench.db"
         engine = create_engine(db_url)
-        await upgrade(engine)
-        async with session_maker(engine)() as db:
-            await load_reference_data(db)
-            await db.commit()
+        await upgrade_with_reference_data(engine)
         await engine.dispose()
         (Path(folder) / "hotline.toml").touch()
         agi_port = free_port()

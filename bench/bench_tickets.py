@@ -37,9 +37,8 @@ from sqlalchemy import insert
 
 from hotline.db import registry  # noqa: F401 - every feature's tables mapped
 from hotline.db.engine import create_engine, session_maker
-from hotline.db.migrate import upgrade
+from hotline.db.migrate import upgrade_with_reference_data
 from hotline.db.models import Ticket, TicketChannel, TicketEvent, TicketStatus
-from hotline.db.reference import load_reference_data
 from hotline.tickets.numbers import next_ticket_number
 from hotline.tickets.services import NewTicket, create_ticket
 from hotline.tickets.writer import TicketWriter
@@ -101,10 +100,7 @@ async def run(db, make: Callable[..., Awaitable[None]], tickets: int,  # type: i
 async def database(url: str) -> None:
     engine = create_engine(url, pool_size=20)
     try:
-        await upgrade(engine)
-        async with session_maker(engine)() as session:
-            await load_reference_data(session)
-            await session.commit()
+        await upgrade_with_reference_data(engine)
     finally:
         await engine.dispose()
 

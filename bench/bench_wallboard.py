@@ -36,10 +36,9 @@ from hotline.agents.wallboard_hub import FLUSH_INTERVAL, TOPICS, WALLBOARD_HUB, 
 from hotline.auth.policy import allow
 from hotline.auth.services import create_user
 from hotline.config import load_settings
-from hotline.db.engine import create_engine, session_maker
-from hotline.db.migrate import upgrade
+from hotline.db.engine import create_engine
+from hotline.db.migrate import upgrade_with_reference_data
 from hotline.db.models import Role
-from hotline.db.reference import load_reference_data
 from hotline.web.app import create_app
 from hotline.web.keys import BUS, DB
 from hotline.web.middleware import current_user
@@ -72,10 +71,7 @@ def free_port() -> int:
 async def migrated(url: str) -> None:
     engine = create_engine(url)
     try:
-        await upgrade(engine)
-        async with session_maker(engine)() as db:
-            await load_reference_data(db)
-            await db.commit()
+        await upgrade_with_reference_data(engine)
     finally:
         await engine.dispose()
 

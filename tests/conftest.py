@@ -62,16 +62,12 @@ def _pg_url(server: str, database: str) -> str:
 
 
 def _migrate(url: str) -> None:
-    from hotline.db.migrate import upgrade
-    from hotline.db.reference import load_reference_data
+    from hotline.db.migrate import upgrade_with_reference_data
 
     async def run() -> None:
         engine = create_engine(url)
         try:
-            await upgrade(engine)
-            async with session_maker(engine)() as db:
-                await load_reference_data(db)
-                await db.commit()
+            await upgrade_with_reference_data(engine)
         finally:
             await engine.dispose()
 

@@ -13,8 +13,7 @@ from aiohttp import web
 from hotline.auth.services import FIRST_ADMIN, ensure_first_admin
 from hotline.config import Settings
 from hotline.db.engine import create_engine, describe, session_maker
-from hotline.db.migrate import require_head, upgrade
-from hotline.db.reference import load_reference_data
+from hotline.db.migrate import require_head, upgrade_with_reference_data
 from hotline.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -25,10 +24,7 @@ async def migrate(settings: Settings) -> None:
     """Bring the schema to head and load the shipped reference data (idempotent)."""
     engine = create_engine(settings.database_url)
     try:
-        await upgrade(engine)
-        async with session_maker(engine)() as db:
-            report = await load_reference_data(db)
-            await db.commit()
+        report = await upgrade_with_reference_data(engine)
         log.info("database %s at head; reference data: %s", describe(settings.database_url), report)
     finally:
         await engine.dispose()

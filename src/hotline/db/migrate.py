@@ -42,6 +42,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_run, "upgrade", revision)
 
 
+async def upgrade_with_reference_data(engine: AsyncEngine) -> object:
+    """Schema to head, then the shipped reference data (regions, lines): what `hotline db
+    upgrade`, the tests and the benchmarks all need. Idempotent; returns the load report."""
+    from hotline.db.engine import session_maker
+    from hotline.db.reference import load_reference_data
+
+    await upgrade(engine)
+    async with session_maker(engine)() as db:
+        report = await load_reference_data(db)
+        await db.commit()
+    return report
+
+
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_run, "downgrade", revision)

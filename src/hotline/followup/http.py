@@ -22,7 +22,7 @@ from hotline.web.templates import render
 
 async def _manual(request: web.Request) -> list[ManualFollowUpOut]:
     async with request.app[DB]() as db:
-        rows = await services.manual_list(db, current_user(request).region_code)
+        rows = await services.manual_list(db, Actor.of(current_user(request)))
     return [ManualFollowUpOut.model_validate(row) for row in rows]
 
 
@@ -47,7 +47,7 @@ async def jobs_api(request: web.Request) -> web.Response:
         return json_error(400, "ticket_id must be a number", field="ticket_id")
     async with request.app[DB]() as db:
         rows = await services.list_jobs(
-            db, current_user(request).region_code, status=JobStatus(status) if status else None,
+            db, Actor.of(current_user(request)), status=JobStatus(status) if status else None,
             ticket_id=int(ticket_id) if ticket_id else None)
     return web.json_response([FollowUpOut.model_validate(r).model_dump(mode="json")
                               for r in rows])

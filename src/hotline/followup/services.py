@@ -245,21 +245,22 @@ async def ticket_number(db: AsyncSession, ticket_id: int) -> str:
 
 # Lists -----------------------------------------------------------------------------------------
 
-async def list_jobs(db: AsyncSession, region_scope: str | None, *,
+async def list_jobs(db: AsyncSession, actor: Any, *,
                     status: JobStatus | None = None, ticket_id: int | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
-    """Follow-up jobs of the tickets in `region_scope` (None: the province), oldest first."""
-    from hotline.regions import scope_prefix
+    """Follow-up jobs of the tickets `actor` may see (tickets.queries.visible_ids), oldest
+    first."""
+    from hotline.tickets.queries import visible_ids
+    from hotline.tickets.steps import as_actor
 
     query = (select(FollowUpJob, Ticket.number, Ticket.region_code, Ticket.title)
              .join(Ticket, Ticket.id == FollowUpJob.ticket_id)
+             .where(Ticket.id.in_(visible_ids(as_actor(actor))))
              .order_by(FollowUpJob.finished_at, FollowUpJob.id).limit(limit))
     if status is not None:
         query = query.where(FollowUpJob.status == status)
     if ticket_id is not None:
         query = query.where(FollowUpJob.ticket_id == ticket_id)
-    if region_scope is not None:
-        query = query.where(Ticket.region_code.startswith(scope_prefix(region_scope)))
     rows = (await db.execute(query)).all()
     return [{"id": job.id, "ticket_id": job.ticket_id, "ticket_number": number,
              "region_code": region, "title": title, "number": job.number, "round": job.round,
@@ -269,9 +270,9 @@ async def list_jobs(db: AsyncSession, region_scope: str | None, *,
             for job, number, region, title in rows]
 
 
-async def manual_list(db: AsyncSession, region_scope: str | None) -> list[dict[str, Any]]:
+async def manual_list(db: AsyncSession, actor: Any) -> list[dict[str, Any]]:
     """Jobs a person must call: unreachable after the retries, or without a number."""
-    return await list_jobs(db, region_scope, status=JobStatus.MANUAL)
+    return await list_jobs(db, actor, status=JobStatus.MANUAL)
 
 
 class ManualResultError(Exception):

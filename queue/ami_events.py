@@ -27,12 +27,12 @@ from hotline.asterisk.ami import NodeEvent
 from hotline.bus import Bus
 from hotline.db.base import utcnow
 from hotline.db.engine import SessionMaker
+from hotline.db.writes import OrderedWrites
 from hotline.queue import stats
 from hotline.queue.callbacks import Abandon, record_abandoned_callback
 from hotline.queue.estimate import HandlingTimes
 from hotline.queue.settings import QueueConfig
 from hotline.queue.state import Change, LiveQueue, QueueState, as_int
-from hotline.queue.writes import OrderedWrites
 
 log = logging.getLogger(__name__)
 Listener = Callable[[Change], None]
@@ -45,7 +45,7 @@ class QueueMonitor:
         self.state = QueueState()
         self.handling = HandlingTimes(config.default_handling_seconds)  # AHT per queue
         self.listeners: list[Listener] = []  # e.g. the virtual-hold dialer, woken on changes
-        self.writes = OrderedWrites(db)
+        self.writes = OrderedWrites(db, name="queue writes")
         self._alerted_waits: set[tuple[str, str]] = set()
         self._under_target: set[str] = set()
 

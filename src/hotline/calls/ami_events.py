@@ -12,17 +12,17 @@ resync wins.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.asterisk.ami import NodeEvent
 from hotline.calls.services import record_call_answered, record_call_end
 from hotline.db.engine import SessionMaker
 from hotline.db.models import Call, CallOutcome
+from hotline.db.writes import OrderedWrites
 
 log = logging.getLogger(__name__)
 MAX_PENDING_WRITES = 1000
@@ -47,8 +47,11 @@ class _Progress:
 class CallEventRecorder:
     db: SessionMaker
     _progress: dict[tuple[str, str], _Progress] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _last_write: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
+    writes: OrderedWrites = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Writes of one call run in event order (an answer is never overtaken by the end).
+        self.writes = OrderedWrites(self.db, MAX_PENDING_WRITES, name="call events")
 
     def __call__(self, event: NodeEvent) -> None:
         key = (event.node, event.get("Uniqueid"))
@@ -57,63 +60,28 @@ class CallEventRecorder:
                 self._progress.setdefault(key, _Progress()).queued = True
             case "AgentConnect":
                 self._progress.setdefault(key, _Progress()).answered = True
-                self._write(key, record_call_answered, event.node, key[1], event.at)
+                self.writes.submit(key, lambda db: record_call_answered(
+                    db, event.node, key[1], event.at))
             case "QueueCallerAbandon":
                 self._progress.setdefault(key, _Progress()).abandoned = True
             case "Hangup":
-                progress = self._progress.pop(key, _Progress())
-                self._write(key, record_call_end, event.node, key[1], progress.outcome,
-                            event.at)
+                outcome = self._progress.pop(key, _Progress()).outcome
+                self.writes.submit(key, lambda db: record_call_end(
+                    db, event.node, key[1], outcome, event.at))
             case "resynced":
-                self._spawn(self._close_vanished(event))
+                self.writes.submit(("resynced", event.node),
+                                   lambda db: self._close_vanished(db, event))
 
-    def _write(self, key: tuple[str, str], function: Callable[..., Awaitable[object]],
-               *args: object) -> None:
-        """Writes of one call run in event order (an answer is never overtaken by the end)."""
-        before = self._last_write.get(key)
-
-        async def run() -> None:
-            if before is not None:
-                await asyncio.wait([before])
-            async with self.db() as db:
-                await function(db, *args)
-
-        task = self._spawn(run())
-        if task is not None:
-            self._last_write[key] = task
-            task.add_done_callback(
-                lambda done: self._last_write.pop(key, None) if self._last_write.get(key) is done
-                else None)
-
-    def _spawn(self, coroutine: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
-        if len(self._tasks) >= MAX_PENDING_WRITES:
-            coroutine.close()
-            log.error("call events: %d writes pending, dropping one", len(self._tasks))
-            return None
-        task = asyncio.ensure_future(self._guard(coroutine))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    async def _guard(coroutine: Coroutine[object, object, None]) -> None:
-        try:
-            await coroutine
-        except Exception:
-            log.exception("call events: a database write failed")
-
-    async def _close_vanished(self, event: NodeEvent) -> None:
+    async def _close_vanished(self, db: AsyncSession, event: NodeEvent) -> None:
         live = {m.get("Uniqueid") for m in event.lists.get("CoreShowChannels", [])
                 if m.get("Event") == "CoreShowChannel"}
-        async with self.db() as db:
-            open_calls = (await db.scalars(select(Call.uniqueid).where(
-                Call.node == event.node, Call.ended_at.is_(None)))).all()
-            for uniqueid in open_calls:
-                if uniqueid not in live:
-                    progress = self._progress.pop((event.node, uniqueid), _Progress())
-                    await record_call_end(db, event.node, uniqueid, progress.outcome, event.at)
+        open_calls = (await db.scalars(select(Call.uniqueid).where(
+            Call.node == event.node, Call.ended_at.is_(None)))).all()
+        for uniqueid in open_calls:
+            if uniqueid not in live:
+                progress = self._progress.pop((event.node, uniqueid), _Progress())
+                await record_call_end(db, event.node, uniqueid, progress.outcome, event.at)
 
     async def drain(self) -> None:
         """Wait for the writes in flight (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.writes.drain()

@@ -1,4 +1,5 @@
-"""Database writes off the AMI reader: each write is a task, so an event handler never waits on
+"""Database writes off the AMI reader (the call rows, hotline.calls, and the queue's,
+hotline.queue): each write is a task, so an event handler never waits on
 the database; the writes of one key (a call) take a FIFO lock, so they run one at a time in the
 order they were submitted (tasks start in creation order). Bounded: past `limit` writes in
 flight a new one is dropped and logged, rather than memory growing without end."""
@@ -18,8 +19,8 @@ Write = Callable[[AsyncSession], Awaitable[object]]
 
 
 class OrderedWrites:
-    def __init__(self, db: SessionMaker, limit: int = 1000) -> None:
-        self.db, self.limit = db, limit
+    def __init__(self, db: SessionMaker, limit: int = 1000, name: str = "writes") -> None:
+        self.db, self.limit, self.name = db, limit, name
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[Hashable, tuple[asyncio.Lock, set[asyncio.Task[None]]]] = {}
 
@@ -27,7 +28,7 @@ class OrderedWrites:
                after: Callable[[], Awaitable[None]] | None = None) -> bool:
         """Run `write(session)` (then `after()`) in a task; False when too many are pending."""
         if len(self._tasks) >= self.limit:
-            log.error("queue writes: %d pending, one dropped", len(self._tasks))
+            log.error("%s: %d pending, one dropped", self.name, len(self._tasks))
             return False
         lock, users = self._locks.setdefault(key, (asyncio.Lock(), set()))
         task = asyncio.ensure_future(self._run(lock, write, after))
@@ -44,7 +45,7 @@ class OrderedWrites:
             if after is not None:
                 await after()
         except Exception:
-            log.exception("queue writes: a database write failed")
+            log.exception("%s: a database write failed", self.name)
 
     def _done(self, key: Hashable, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agi_servers import LANGUAGE, VARIABLES
 from aiohttp import web
 from bench_fastagi import drive
-from benchlib import PYTHON, cpu_seconds, header, percentile, rss_mib, table
+from benchlib import PYTHON, cpu_seconds, free_port, header, percentile, rss_mib, table
 
 from hotline.asterisk.agi_channel import AgiChannel
 from hotline.config import load_settings
@@ -41,12 +40,6 @@ from hotline.web.app import create_app
 from hotline.web.keys import FASTAGI
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def scripted(channel: AgiChannel) -> None:

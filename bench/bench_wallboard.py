@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aiohttp import web
-from benchlib import PYTHON, cpu_seconds, header, table
+from benchlib import PYTHON, cpu_seconds, free_port, header, table
 
 from hotline.agents import wallboard, websockets
 from hotline.agents.http import WALLBOARD_ROLES
@@ -58,14 +58,6 @@ async def per_event_socket(request: web.Request) -> web.StreamResponse:
 
     return await websockets.serve(request, TOPICS, first,
                                   accept=lambda topic, event: visible_to(scope, topic, event))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def migrated(url: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +17,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def percentile(values: Sequence[float], q: float) -> float:

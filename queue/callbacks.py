@@ -47,7 +47,8 @@ async def record_abandoned_callback(db: AsyncSession, abandon: Abandon) -> int |
     line = await line_of_queue(db, abandon.queue)
     call_id = await record_call_start(db, CallStart(
         abandon.node, abandon.uniqueid, abandon.linkedid or abandon.uniqueid, number,
-        line_code=line.code if line else None, started_at=abandon.at))
+        region_code=line.region_code if line else None, started_at=abandon.at,
+        line_id=line.id if line else None))  # the line is known: no second lookup by code
     # the caller hung up (QueueCallerAbandon follows the Hangup, fact 11): the first end wins
     await record_call_end(db, abandon.node, abandon.uniqueid, CallOutcome.ABANDONED, abandon.at)
     insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert

@@ -95,10 +95,11 @@ async def search(request: web.Request) -> web.Response:
     actor = Actor.of(current_user(request))
     async with request.app[DB]() as db:
         rows = (await db.scalars(query.order_by(Recording.id.desc()).limit(SEARCH_LIMIT))).all()
+        tickets = await services.tickets_of_calls(db, [row.call_id for row in rows])
         body = []
         for row in rows:
             out = RecordingOut.model_validate(row)
-            out.tickets = [t.number for t in await services.tickets_of(db, row)
+            out.tickets = [t.number for t in tickets.get(row.call_id, [])
                            if visible(t, actor)]  # not the numbers of others' tickets
             out.url = str(request.app.router["recording"].url_for(recording_id=str(row.id)))
             body.append(out.model_dump(mode="json"))

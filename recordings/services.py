@@ -133,11 +133,17 @@ async def call_of_linkedid(db: AsyncSession, node: str, linkedid: str) -> int | 
     return await db.scalar(select(Call.id).where(Call.node == node, Call.linkedid == linkedid))
 
 
-async def tickets_of(db: AsyncSession, recording: Recording) -> list[Ticket]:
-    """Every ticket of the recording's call."""
-    rows = await db.scalars(select(Ticket).join(TicketCall, TicketCall.ticket_id == Ticket.id)
-                            .where(TicketCall.call_id == recording.call_id).order_by(Ticket.id))
-    return list(rows)
+async def tickets_of_calls(db: AsyncSession, call_ids: list[int]) -> dict[int, list[Ticket]]:
+    """Every ticket of each call, by call id, in one query (a search lists many recordings)."""
+    if not call_ids:
+        return {}
+    rows = await db.execute(select(TicketCall.call_id, Ticket)
+                            .join(Ticket, Ticket.id == TicketCall.ticket_id)
+                            .where(TicketCall.call_id.in_(set(call_ids))).order_by(Ticket.id))
+    found: dict[int, list[Ticket]] = {}
+    for call_id, ticket in rows.all():
+        found.setdefault(call_id, []).append(ticket)
+    return found
 
 
 def visible_to(user: User):  # type: ignore[no-untyped-def]
